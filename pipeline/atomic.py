@@ -1,0 +1,41 @@
+"""Write files so a reader never sees half of one: write a temp file beside it, then rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temp path in the target's folder; on success rename it onto the target."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: Path | str, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(target: Path | str, data: Any) -> None:
+    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_with(target: Path | str, writer: Callable[[Path], None]) -> None:
+    """Let `writer` fill a temp path (e.g. `np.savez`, `fig.savefig`), then rename it onto `target`."""
+    with atomic_path(target) as tmp:
+        writer(tmp)

@@ -1,0 +1,150 @@
+"""Load, validate and locate the project config.
+
+Every stage composes `conf/` with Hydra, then `load_settings` turns the result into typed, validated
+`Settings` before any work starts, so a bad value fails at once with its key, value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import UserError
+
+PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", Path(__file__).resolve().parent.parent))
+CONF_DIR = PROJECT_ROOT / "conf"
+MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
+
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataFile(_Strict):
+    file: str
+    md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+class DataFiles(_Strict):
+    train_images: DataFile
+    train_labels: DataFile
+    test_images: DataFile
+    test_labels: DataFile
+
+
+class DataConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    mirrors: list[str]
+    files: DataFiles
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    train_size: Annotated[int, Field(gt=0)] | None
+    seed: Annotated[int, Field(ge=0)]
+
+
+class DropoutConfig(_Strict):
+    rate: Rate
+    impl: Literal["keras", "scratch"]
+    input_rate: Rate
+
+
+class ModelConfig(_Strict):
+    name: Literal["mlp"]
+    hidden_units: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
+    activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu", "selu"]
+    dropout: DropoutConfig
+    max_norm: Annotated[float, Field(gt=0.0)] | None
+
+
+class TrainConfig(_Strict):
+    epochs: Annotated[int, Field(gt=0)]
+    batch_size: Annotated[int, Field(gt=0)]
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw", "nadam"]
+    learning_rate: Annotated[float, Field(gt=0.0)]
+    seed: Annotated[int, Field(ge=0)]
+    steps_per_execution: Annotated[int, Field(gt=0)]
+    threads: Annotated[int, Field(ge=0)]
+    progress: bool
+
+
+class TrackingConfig(_Strict):
+    uri: str | None
+    experiment: Annotated[str, Field(min_length=1)]
+    log_model: bool
+
+
+class EvalConfig(_Strict):
+    mc_samples: Annotated[int, Field(ge=0)]
+    ece_bins: Annotated[int, Field(gt=0)]
+
+
+class SweepConfig(_Strict):
+    rates: Annotated[list[Rate], Field(min_length=1)]
+
+    @field_validator("rates")
+    @classmethod
+    def _unique(cls, rates: list[float]) -> list[float]:
+        if len(set(rates)) != len(rates):
+            raise ValueError(f"rates must be distinct, got {rates}")
+        return rates
+
+
+class Settings(_Strict):
+    """The whole validated config; plain functions take this (or one of its parts)."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    tracking: TrackingConfig
+    eval: EvalConfig
+    sweep: SweepConfig
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"  {key}: missing (required)"
+    if error["type"] == "extra_forbidden":
+        return f"  {key}: unknown key (not part of the config)"
+    return f"  {key} = {error.get('input')!r}: {error['msg']}"
+
+
+def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
+    """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(plain, dict)
+    plain = {key: value for key, value in plain.items() if key != "hydra"}
+    try:
+        return Settings.model_validate(plain)
+    except ValidationError as exc:
+        lines = "\n".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"invalid config:\n{lines}") from None
+
+
+class ConfigError(UserError):
+    """A config value is out of range, of the wrong type, unknown or missing."""
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Dotted keys (`model.dropout.rate`) to values: the shape MLflow params and tables want."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            out[prefix] = node
+
+    walk("", settings.model_dump())
+    return out
+
+
+def project_path(*parts: str) -> Path:
+    """A path under the project root, whatever the working directory (Hydra may change it)."""
+    return PROJECT_ROOT.joinpath(*parts)
