@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# DVC stages call `python` and `dvc`: let them find the project's environment first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install run test lint format params sweep report ui bench clean
 
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the project with dev extras
 
 run: install  ## the whole DVC pipeline: download -> preprocess -> train -> evaluate -> compare
-	$(VENV)/bin/dvc repro
+	dvc repro
 
 test: install  ## the test suite
 	$(PY) -m pytest

@@ -13,10 +13,15 @@ from typing import Any
 
 @contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temp path in the target's folder; on success rename it onto the target."""
+    """Yield a temp path in the target's folder; on success rename it onto the target.
+
+    The temp name keeps the target's suffix, since writers such as Keras insist on `.keras`.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

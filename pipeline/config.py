@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import UserError
 
-PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", Path(__file__).resolve().parent.parent))
-CONF_DIR = PROJECT_ROOT / "conf"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+# Where data, models, metrics and mlflow.db go; DROPOUT_LAB_ROOT moves them (tests use a tmp dir).
+PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", _CHECKOUT))
+# The config always comes with the code (Hydra apps find it relative to their module too).
+CONF_DIR = _CHECKOUT / "conf"
 MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -116,9 +119,13 @@ def _describe(error: dict[str, Any]) -> str:
 
 def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
-    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    if isinstance(cfg, DictConfig):
+        # Hydra's own node is not ours to validate, and may not resolve outside a job.
+        cfg = {key: OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
+        plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    else:
+        plain = {key: value for key, value in cfg.items() if key != "hydra"}
     assert isinstance(plain, dict)
-    plain = {key: value for key, value in plain.items() if key != "hydra"}
     try:
         return Settings.model_validate(plain)
     except ValidationError as exc:

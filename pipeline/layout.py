@@ -1,0 +1,63 @@
+"""Where a training run's files live, in one place, so train, evaluate and compare agree.
+
+Under DVC (stages read `params.yaml`), each rate of the matrix has fixed paths that `dvc.yaml`
+declares; an interactive Hydra run keeps everything in its own output folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import project_path
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files one training run writes and its evaluation reads and extends."""
+
+    model_dir: Path
+    train_metrics: Path
+    history: Path
+    eval_metrics: Path
+    confusion: Path
+    plots_dir: Path
+
+    @property
+    def model(self) -> Path:
+        return self.model_dir / "model.keras"
+
+    @property
+    def run_info(self) -> Path:
+        """JSON with the MLflow run id, so evaluation logs into the run that trained the model."""
+        return self.model_dir / "run.json"
+
+
+def dvc_files(rate_as_written: str, root: Path | None = None) -> RunFiles:
+    """The fixed paths of one rate of the DVC matrix (see dvc.yaml).
+
+    The rate is the text DVC put into the command (`${item.rate}`: `0`, `0.0` and `0.50` differ),
+    so the paths match the `outs` DVC expects however `sweep.rates` was written.
+    """
+    base = root if root is not None else project_path()
+    tag = f"rate_{rate_as_written}"
+    return RunFiles(
+        model_dir=base / "models" / tag,
+        train_metrics=base / "metrics" / "train" / f"{tag}.json",
+        history=base / "plots" / "history" / f"{tag}.csv",
+        eval_metrics=base / "metrics" / "eval" / f"{tag}.json",
+        confusion=base / "plots" / "confusion" / f"{tag}.csv",
+        plots_dir=base / "plots" / "png" / tag,
+    )
+
+
+def run_dir_files(run_dir: Path) -> RunFiles:
+    """Paths inside one Hydra run folder (`outputs/<date>/<time>/`)."""
+    return RunFiles(
+        model_dir=run_dir,
+        train_metrics=run_dir / "train_metrics.json",
+        history=run_dir / "history.csv",
+        eval_metrics=run_dir / "eval_metrics.json",
+        confusion=run_dir / "confusion.csv",
+        plots_dir=run_dir,
+    )
