@@ -86,6 +86,13 @@ class EvalConfig(_Strict):
     ece_bins: Annotated[int, Field(gt=0)]
 
 
+class ReportConfig(_Strict):
+    source: Literal["auto", "dvc", "mlflow"]
+    parent_run_id: Annotated[str, Field(min_length=1)] | None
+    experiment: Annotated[str, Field(min_length=1)] | None
+    out_dir: Annotated[str, Field(min_length=1)] | None
+
+
 class SweepConfig(_Strict):
     rates: Annotated[list[Rate], Field(min_length=1)]
 
@@ -106,6 +113,7 @@ class Settings(_Strict):
     tracking: TrackingConfig
     eval: EvalConfig
     sweep: SweepConfig
+    report: ReportConfig
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -1,0 +1,343 @@
+"""Evaluate one trained model on the test set: `python -m pipeline.evaluate` (Hydra app, DVC stage).
+
+Measures test loss/accuracy, per-class accuracy and confusion, the overfitting gap, the epoch of
+lowest validation loss, calibration (ECE, NLL) and, when the model has dropout, Monte-Carlo dropout
+beside the deterministic (weight-scaling) prediction. The numbers go to metrics JSON for DVC and
+into the MLflow run that trained the model (its id travels in `run.json`), never into a new run.
+
+Which model: under DVC (`--config-name params model.dropout.rate=<rate>`) the matrix paths of that
+rate; interactively the folder in DROPOUT_LAB_RUN_DIR, else the newest training run under
+`outputs/` or `multirun/`. TensorFlow is imported only after the config has been validated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from pipeline import metrics
+from pipeline.atomic import write_json_atomic, write_text_atomic
+from pipeline.config import CONF_DIR, EvalConfig, Settings, load_settings, project_path
+from pipeline.errors import UserError, reported_as_exit
+from pipeline.layout import RunFiles, dvc_files, run_dir_files
+
+if TYPE_CHECKING:
+    import keras
+
+    from pipeline.preprocess import ProcessedData
+
+log = logging.getLogger(__name__)
+
+RUN_DIR_ENV = "DROPOUT_LAB_RUN_DIR"
+ARTIFACT_DIR = "eval"  # where evaluation files go inside the MLflow run
+BATCH_SIZE = 2048
+RELIABILITY_CSV = "reliability.csv"
+RELIABILITY_PNG = "reliability.png"
+CONFUSION_PNG = "confusion.png"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything one evaluation produced: the metrics JSON and what the files and plots need."""
+
+    metrics: dict[str, Any]
+    labels: np.ndarray
+    predicted: np.ndarray
+    confusion: np.ndarray
+    reliability: metrics.ReliabilityBins
+    mc_reliability: metrics.ReliabilityBins | None
+
+
+def predict_probs(
+    model: keras.Model, x: np.ndarray, training: bool = False, batch_size: int = BATCH_SIZE
+) -> np.ndarray:
+    """Class probabilities in batches; `training=True` keeps dropout active (one MC pass)."""
+    import keras
+
+    parts = [
+        keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=training))
+        for start in range(0, len(x), batch_size)
+    ]
+    probs = np.concatenate(parts).astype(np.float64)
+    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("the model must output class probabilities (a softmax last layer)")
+    return probs
+
+
+def reseed_dropout(model: keras.Model, seed: int) -> None:
+    """Make the next dropout masks a function of `seed` alone.
+
+    Keras layers draw masks from their own SeedGenerator, whose state is a model variable that
+    advances with every call (and is restored by load_model); resetting it, besides the global
+    seed, makes repeated MC evaluations of the same model give the same numbers.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    states = [v for v in model.variables if v.name == "seed_generator_state"]
+    for index, state in enumerate(states):
+        state.assign(keras.ops.convert_to_tensor([seed + 7919 * index, 0], dtype=state.dtype))
+
+
+def mc_dropout_passes(
+    model: keras.Model, x: np.ndarray, samples: int, seed: int, batch_size: int = BATCH_SIZE
+) -> np.ndarray:
+    """`samples` stochastic forward passes with dropout on: shape (samples, N, classes)."""
+    reseed_dropout(model, seed)
+    return np.stack([predict_probs(model, x, training=True, batch_size=batch_size) for _ in range(samples)])
+
+
+def evaluate_model(
+    model: keras.Model, data: ProcessedData, history: pd.DataFrame, eval_cfg: EvalConfig, seed: int
+) -> Evaluation:
+    """All evaluation numbers of one trained model (plain function: arrays and config in).
+
+    Train accuracy is measured again in inference mode on the whole training split: the history's
+    `accuracy` is a running mean over an epoch with dropout active, which understates it.
+    """
+    from pipeline.model import has_dropout
+
+    probs = predict_probs(model, data.x_test)
+    labels = np.asarray(data.y_test)
+    num_classes = probs.shape[1]
+    predicted = probs.argmax(axis=1)
+    train_accuracy = metrics.accuracy(predict_probs(model, data.x_train), data.y_train)
+    test_accuracy = metrics.accuracy(probs, labels)
+    reliability = metrics.reliability_bins(probs, labels, eval_cfg.ece_bins)
+    test_nll = metrics.nll(probs, labels)
+    out: dict[str, Any] = {
+        # The training loss (cross-entropy) on the test set; for this model it is the NLL.
+        "test_loss": test_nll,
+        "test_nll": test_nll,
+        "test_accuracy": test_accuracy,
+        "test_ece": reliability.ece(),
+        "test_entropy": metrics.predictive_entropy(probs),
+        "train_accuracy": train_accuracy,
+        "train_accuracy_running": float(history["accuracy"].iloc[-1]),
+        "overfit_gap": metrics.overfitting_gap(train_accuracy, test_accuracy),
+        "best_epoch": metrics.best_epoch(history["val_loss"]),
+        "best_val_loss": float(history["val_loss"].min()),
+        "val_loss_rise": metrics.val_loss_rise(history["val_loss"]),
+        "mc_samples": 0,
+        "per_class_accuracy": _per_class(metrics.per_class_accuracy(predicted, labels, num_classes)),
+    }
+    mc_reliability = None
+    if eval_cfg.mc_samples > 0 and has_dropout(model):
+        mc_values, mc_reliability = _mc_metrics(model, data.x_test, labels, eval_cfg, seed)
+        out |= mc_values
+    confusion = metrics.confusion_matrix(predicted, labels, num_classes)
+    return Evaluation(_rounded(out), labels, predicted, confusion, reliability, mc_reliability)
+
+
+def _mc_metrics(
+    model: keras.Model, x: np.ndarray, labels: np.ndarray, eval_cfg: EvalConfig, seed: int
+) -> tuple[dict[str, Any], metrics.ReliabilityBins]:
+    """The MC-dropout prediction (mean of the passes) scored like the deterministic one."""
+    mean = mc_dropout_passes(model, x, eval_cfg.mc_samples, seed).mean(axis=0)
+    bins = metrics.reliability_bins(mean, labels, eval_cfg.ece_bins)
+    values = {
+        "mc_samples": eval_cfg.mc_samples,
+        "mc_accuracy": metrics.accuracy(mean, labels),
+        "mc_nll": metrics.nll(mean, labels),
+        "mc_ece": bins.ece(),
+        "mc_entropy": metrics.predictive_entropy(mean),
+    }
+    return values, bins
+
+
+def _per_class(values: np.ndarray) -> dict[str, float | None]:
+    """JSON has no NaN: a class absent from the test set gets null."""
+    return {str(k): None if np.isnan(v) else float(v) for k, v in enumerate(values)}
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    """Six decimals: enough for any comparison, and diffs in `dvc metrics diff` stay readable."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, dict):
+            return _rounded(value)
+        return round(value, 6) if isinstance(value, float) else value
+
+    return {key: one(value) for key, value in values.items()}
+
+
+def flat_metrics(values: dict[str, Any]) -> dict[str, float]:
+    """Dotted keys for MLflow (`per_class_accuracy.3`); nulls are left out."""
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= {f"{key}.{k}": v for k, v in flat_metrics(value).items()}
+        elif value is not None:
+            flat[key] = float(value)
+    return flat
+
+
+def reliability_table(bins: metrics.ReliabilityBins) -> pd.DataFrame:
+    """Per-bin table the report pools over seeds (empty bins kept, with count 0)."""
+    return pd.DataFrame(
+        {
+            "lower": bins.lower,
+            "upper": bins.upper,
+            "confidence": bins.confidence,
+            "accuracy": bins.accuracy,
+            "count": bins.count,
+        }
+    )
+
+
+def write_evaluation(evaluation: Evaluation, files: RunFiles) -> list[Path]:
+    """Metrics JSON, DVC's confusion CSV (one row per test sample), PNGs; return the written files."""
+    from pipeline.plots import confusion_plot, reliability_diagram, save_figure
+
+    write_json_atomic(files.eval_metrics, evaluation.metrics)
+    confusion = pd.DataFrame({"actual": evaluation.labels, "predicted": evaluation.predicted})
+    write_text_atomic(files.confusion, confusion.to_csv(index=False))
+    reliability_csv = files.plots_dir / RELIABILITY_CSV
+    write_text_atomic(reliability_csv, reliability_table(evaluation.reliability).to_csv(index=False))
+    curves = {"deterministic (weight scaling)": evaluation.reliability}
+    if evaluation.mc_reliability is not None:
+        curves[f"MC dropout ({evaluation.metrics['mc_samples']} passes)"] = evaluation.mc_reliability
+    save_figure(reliability_diagram(curves), files.plots_dir / RELIABILITY_PNG)
+    save_figure(confusion_plot(evaluation.confusion), files.plots_dir / CONFUSION_PNG)
+    return [
+        files.eval_metrics,
+        files.confusion,
+        reliability_csv,
+        files.plots_dir / RELIABILITY_PNG,
+        files.plots_dir / CONFUSION_PNG,
+    ]
+
+
+def log_evaluation(evaluation: Evaluation, written: list[Path]) -> None:
+    """Metrics and files into the ACTIVE MLflow run (the training run, resumed or still open)."""
+    import mlflow
+
+    mlflow.log_metrics(flat_metrics(evaluation.metrics))
+    for path in written:
+        mlflow.log_artifact(str(path), ARTIFACT_DIR)
+
+
+def evaluate_and_log(
+    model: keras.Model,
+    data: ProcessedData,
+    history: pd.DataFrame,
+    eval_cfg: EvalConfig,
+    seed: int,
+    files: RunFiles,
+) -> Evaluation:
+    """Evaluate, write the files, log into the active run: what a training can call inside its run."""
+    evaluation = evaluate_model(model, data, history, eval_cfg, seed)
+    log_evaluation(evaluation, write_evaluation(evaluation, files))
+    return evaluation
+
+
+def read_run_info(files: RunFiles, make_it: str) -> dict[str, Any]:
+    """The training run's hand-over (`run.json`), or a UserError naming the command that makes it."""
+    for needed in (files.model, files.run_info, files.history):
+        if not needed.exists():
+            raise UserError(f"no trained model: {needed} is missing. Make it with: {make_it}")
+    return json.loads(files.run_info.read_text())
+
+
+def load_trained(path: Path) -> keras.Model:
+    """Load a `.keras` model, with our custom dropout layer registered first."""
+    import keras
+
+    import pipeline.layers  # noqa: F401  (registers ScratchDropout for deserialization)
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def latest_run_dir(base: Path) -> Path:
+    """The newest interactive training run (`outputs/<day>/<time>/`, `multirun/<day>/<time>/<job>/`)."""
+    found = [*base.glob("outputs/*/*/model.keras"), *base.glob("multirun/*/*/*/model.keras")]
+    if not found:
+        raise UserError(
+            f"no trained model under {base / 'outputs'} or {base / 'multirun'}: train one with "
+            f"`python -m pipeline.train`, or set {RUN_DIR_ENV} to a training run's folder"
+        )
+    return max(found, key=lambda path: path.stat().st_mtime).parent
+
+
+def _resumable(run_id: str, tracking_uri: str) -> bool:
+    """Whether the training run exists in its store (it may not after `dvc pull` on another machine)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluation:
+    """Evaluate the model in `files` on the configured data; log into its training run."""
+    from pipeline import tracking
+    from pipeline.preprocess import load_processed
+
+    info = read_run_info(files, make_it)
+    data = load_processed(project_path("data", "processed", f"{settings.data.name}.npz"))
+    if data.fingerprint != info["data_fingerprint"]:
+        raise UserError(
+            f"the model in {files.model_dir} was trained on data {info['data_fingerprint']}, but "
+            f"data/processed/{settings.data.name}.npz is {data.fingerprint}: retrain, or compose the "
+            "data config it was trained with"
+        )
+    evaluation = evaluate_model(
+        load_trained(files.model), data, pd.read_csv(files.history), settings.eval, int(info["seed"])
+    )
+    written = write_evaluation(evaluation, files)
+    if _resumable(info["run_id"], info["tracking_uri"]):
+        with tracking.resumed_run(info["run_id"], info["tracking_uri"]):
+            log_evaluation(evaluation, written)
+    else:
+        log.warning(
+            "MLflow run %s is not in %s: metrics written to %s only",
+            info["run_id"], info["tracking_uri"], files.eval_metrics,
+        )  # fmt: skip
+    _log_summary(evaluation.metrics, files)
+    return evaluation
+
+
+def _log_summary(values: dict[str, Any], files: RunFiles) -> None:
+    mc = f", MC acc {values['mc_accuracy']:.4f} ECE {values['mc_ece']:.4f}" if values["mc_samples"] else ""
+    log.info(
+        "%s: test acc %.4f, gap %+.4f, best epoch %d, ECE %.4f, NLL %.4f%s",
+        files.model_dir, values["test_accuracy"], values["overfit_gap"], values["best_epoch"],
+        values["test_ece"], values["test_nll"], mc,
+    )  # fmt: skip
+
+
+def stage_files() -> tuple[RunFiles, str]:
+    """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
+    if HydraConfig.get().job.config_name == "params":
+        from pipeline.train import matrix_rate_text
+
+        rate = matrix_rate_text()
+        return dvc_files(rate), f"dvc repro train@{rate}"
+    chosen = os.environ.get(RUN_DIR_ENV)
+    run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
+    return run_dir_files(run_dir.resolve()), "python -m pipeline.train"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    with reported_as_exit():
+        settings = load_settings(cfg)
+        files, make_it = stage_files()
+        run_evaluation(settings, files, make_it)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The comparison report from a synthetic MLflow sweep and a synthetic DVC layout (no training)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.image import imread
+from mlflow import MlflowClient
+
+from pipeline import tracking
+from pipeline.config import Settings, load_settings
+from pipeline.errors import UserError
+from pipeline.params import compose_config
+from pipeline.report import (
+    REQUIRED,
+    RunResult,
+    build_report,
+    collect_dvc,
+    collect_mlflow,
+    latest_sweep,
+    markdown_table,
+    mean_history,
+    pooled_reliability,
+    report_from_mlflow,
+    summarize,
+    write_report,
+)
+
+# Per (rate, seed): test accuracy and train accuracy (dropout off); the rest derives from these.
+RUNS = {(0.0, 1): (0.90, 1.00), (0.0, 2): (0.92, 0.99), (0.5, 1): (0.95, 0.97), (0.5, 2): (0.96, 0.97)}
+RELIABILITY = pd.DataFrame(
+    {"lower": [0.0, 0.5], "upper": [0.5, 1.0], "confidence": [np.nan, 0.9], "accuracy": [np.nan, 0.8],
+     "count": [0, 10]}
+)  # fmt: skip
+
+
+def _eval_metrics(test_acc: float, train_acc: float) -> dict[str, float]:
+    return {
+        "train_accuracy": train_acc,
+        "test_accuracy": test_acc,
+        "overfit_gap": train_acc - test_acc,
+        "best_epoch": 2,
+        "val_loss_rise": 0.1,
+        "test_ece": 0.02,
+        "test_nll": 0.3,
+        "test_loss": 0.3,
+        "mc_samples": 0,
+    }
+
+
+def _history(rate: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [0.8, 0.4, 0.2 + rate],
+            "accuracy": [0.7, 0.9, 0.95],
+            "val_loss": [0.6, 0.5, 0.6],
+            "val_accuracy": [0.8, 0.85, 0.84],
+        }
+    )
+
+
+@pytest.fixture
+def store(mlflow_store: str) -> MlflowClient:
+    """A client of the test's own MLflow store (experiment `test`)."""
+    return MlflowClient(mlflow_store)
+
+
+def _settings(*overrides: str) -> Settings:
+    return load_settings(yaml.safe_load(compose_config(["tracking.experiment=test", *overrides])))
+
+
+def _child(client: MlflowClient, exp: str, parent: str, rate: float, seed: int, ok: bool = True) -> str:
+    tags = {"mlflow.parentRunId": parent, tracking.TAG_ROLE: "train"}
+    run_id = client.create_run(exp, tags=tags).info.run_id
+    for key, value in {"model.dropout.rate": rate, "train.seed": seed, "data.train_size": None}.items():
+        client.log_param(run_id, key, str(value))
+    if not ok:  # crashed in its first epoch: params, but no metrics
+        client.set_terminated(run_id, "FAILED")
+        return run_id
+    for _, row in _history(rate).iterrows():
+        for key in ["loss", "accuracy", "val_loss", "val_accuracy"]:
+            client.log_metric(run_id, key, row[key], step=int(row["epoch"]))
+    for key, value in _eval_metrics(*RUNS[(rate, seed)]).items():
+        client.log_metric(run_id, key, value)
+    client.log_text(run_id, RELIABILITY.to_csv(index=False), "eval/reliability.csv")
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _sweep(client: MlflowClient, sweep_id: str = "abcd1234") -> tuple[str, str]:
+    """Parent + 2 rates x 2 seeds + one FAILED child without metrics; return (parent, failed) ids."""
+    exp = client.get_experiment_by_name("test").experiment_id
+    tags = {tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP: sweep_id}
+    parent = client.create_run(exp, tags=tags).info.run_id
+    for rate, seed in RUNS:
+        _child(client, exp, parent, rate, seed)
+    failed = _child(client, exp, parent, 0.5, 3, ok=False)
+    return parent, failed
+
+
+def test_mlflow_sweep_gives_one_row_per_rate_with_counts_and_mean_std(store):
+    parent, failed = _sweep(store)
+    summary = summarize(collect_mlflow(store, parent_run_id=parent))
+
+    assert [(row["rate"], row["n"]) for row in summary.rows] == [(0.0, 2), (0.5, 2)]
+    rate0 = summary.rows[0]
+    assert rate0["test_accuracy_mean"] == pytest.approx(0.91)
+    assert rate0["test_accuracy_std"] == pytest.approx(np.std([0.90, 0.92], ddof=1))
+    assert rate0["overfit_gap_mean"] == pytest.approx(np.mean([0.10, 0.07]))
+    assert rate0["val_accuracy_mean"] == pytest.approx(0.84)  # final epoch of the history
+    assert rate0["seeds"] == [1, 2]
+    assert [run.name for run in summary.incomplete] == [failed]
+    assert summary.incomplete[0].status == "FAILED"
+    assert summary.incomplete[0].missing == list(REQUIRED)
+
+
+def test_mlflow_histories_are_read_per_epoch_and_averaged_per_rate(store):
+    parent, _ = _sweep(store)
+    summary = summarize(collect_mlflow(store, parent_run_id=parent))
+    assert set(summary.histories) == {"rate 0", "rate 0.5"}
+    history = summary.histories["rate 0.5"]
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["loss"].tolist() == pytest.approx([0.8, 0.4, 0.7])
+    assert summary.reliability["rate 0"].count.tolist() == [0, 20]  # two seeds pooled
+
+
+def test_build_report_writes_files_and_logs_them_to_the_parent(store, tmp_path):
+    parent, failed = _sweep(store)
+    out = tmp_path / "report"
+    report = build_report(_settings(f"report.out_dir={out}"), parent)
+
+    text = report.read_text()
+    assert "probability of DROPPING a unit" in text
+    assert "| 0 | 2 | 0.9950 ± 0.0071 |" in text  # rate, runs, train accuracy mean ± std
+    assert f"| {failed} | 0.5 | 3 | FAILED |" in text
+    for name in ["learning_curves.png", "gap_vs_rate.png", "reliability.png"]:
+        assert f"]({name})" in text
+        height, width, _ = imread(out / name).shape
+        assert height > 300 and width > 500 and (out / name).stat().st_size > 20_000
+    logged = {a.path for a in store.list_artifacts(parent, "report")}
+    assert {"report/comparison.md", "report/comparison.json", "report/learning_curves.png"} <= logged
+    saved = json.loads((out / "comparison.json").read_text())
+    assert [row["n"] for row in saved["rows"]] == [2, 2]
+    assert saved["incomplete"][0]["status"] == "FAILED"
+
+
+def test_default_source_is_the_latest_sweep(store, tmp_path):
+    _sweep(store, "old00000")
+    newest, _ = _sweep(store, "new11111")
+    assert latest_sweep(store, "test") == newest
+    report = report_from_mlflow(_settings(f"report.out_dir={tmp_path / 'r'}"))
+    assert f"parent run `{newest}`" in report.read_text()
+
+
+def test_experiment_source_takes_every_training_run_but_no_parent(store):
+    _sweep(store, "s1")
+    _sweep(store, "s2")
+    results = collect_mlflow(store, experiment="test")
+    assert len(results) == 10  # 2 sweeps x 5 children; the parents are not training runs
+
+
+def test_an_unknown_parent_run_is_a_user_error(store):
+    with pytest.raises(UserError, match="no MLflow run 'nope'"):
+        collect_mlflow(store, parent_run_id="nope")
+
+
+def test_no_sweep_is_a_user_error_with_the_command_that_makes_one(store):
+    with pytest.raises(UserError, match=r"python -m pipeline\.train -m"):
+        latest_sweep(store, "test")
+
+
+def _dvc_layout(root: Path, rates: list[str]) -> None:
+    for text in rates:
+        rate = float(text)
+        train = {"loss": 0.2, "accuracy": 0.95, "val_loss": 0.3, "val_accuracy": 0.9 + rate / 10}
+        (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
+        (root / "metrics" / "train" / f"rate_{text}.json").write_text(json.dumps(train))
+        evaluated = {**_eval_metrics(0.9, 0.99), "per_class_accuracy": {"0": 0.9}}
+        (root / "metrics" / "eval").mkdir(parents=True, exist_ok=True)
+        (root / "metrics" / "eval" / f"rate_{text}.json").write_text(json.dumps(evaluated))
+        (root / "plots" / "history").mkdir(parents=True, exist_ok=True)
+        _history(rate).to_csv(root / "plots" / "history" / f"rate_{text}.csv", index=False)
+        (root / "plots" / "png" / f"rate_{text}").mkdir(parents=True, exist_ok=True)
+        RELIABILITY.to_csv(root / "plots" / "png" / f"rate_{text}" / "reliability.csv", index=False)
+
+
+def test_dvc_outputs_give_one_row_per_swept_rate_and_flag_missing_ones(tmp_path):
+    _dvc_layout(tmp_path, ["0.0", "0.2", "0.9"])  # 0.9: left over from an earlier sweep.rates
+    results = collect_dvc(tmp_path, rates=[0.0, 0.2, 0.5], seed=42, train_size=None)
+    summary = summarize(results)
+
+    assert [(row["rate"], row["n"]) for row in summary.rows] == [(0.0, 1), (0.2, 1), (0.5, 0)]
+    assert summary.rows[1]["val_accuracy_mean"] == pytest.approx(0.92)
+    assert summary.rows[1]["test_accuracy_std"] is None  # one seed: no std
+    assert [(r.name, r.status) for r in summary.incomplete] == [("rate_0.5", "MISSING")]
+    table = markdown_table(summary)
+    assert "| 0.2 | 1 | 0.9900 | 0.9200 | 0.9000 |" in table
+    assert "| 0.5 | 0 | — |" in table
+
+
+def test_dvc_report_writes_markdown_json_csv_and_pngs(tmp_path):
+    _dvc_layout(tmp_path, ["0.0", "0.5"])
+    summary = summarize(collect_dvc(tmp_path, rates=[0.0, 0.5], seed=42))
+    report = write_report(summary, tmp_path / "reports", "DVC")
+    names = {p.name for p in report.parent.iterdir()}
+    assert names == {
+        "comparison.md", "comparison.json", "learning_curves.csv",
+        "learning_curves.png", "gap_vs_rate.png", "reliability.png",
+    }  # fmt: skip
+    curves = pd.read_csv(report.parent / "learning_curves.csv")
+    assert set(curves["series"]) == {"rate 0", "rate 0.5"}
+    assert set(curves["split"]) == {"train", "validation"}
+    assert len(curves) == 2 * 2 * 3  # series x split x epochs
+
+
+def _result(rate: float, size: int | None, seed: int, **extra: float) -> RunResult:
+    return RunResult(f"r{rate}-{size}-{seed}", rate, seed, size, "FINISHED",
+                     {**_eval_metrics(0.9, 0.99), "val_accuracy": 0.9, **extra})  # fmt: skip
+
+
+def test_rows_split_by_train_size_when_it_varies():
+    results = [_result(0.5, None, 1), _result(0.5, 500, 1), _result(0.5, 500, 2)]
+    summary = summarize(results)
+    assert summary.varies_train_size
+    assert [(r["train_size"], r["n"]) for r in summary.rows] == [(None, 1), (500, 2)]
+    assert "| dropout rate | train size | runs |" in markdown_table(summary)
+
+
+def test_a_metric_only_some_runs_have_is_not_averaged():
+    summary = summarize([_result(0.5, None, 1, mc_accuracy=0.95), _result(0.5, None, 2)])
+    assert summary.rows[0]["mc_accuracy_mean"] is None
+    assert not summary.has_mc
+
+
+def test_a_running_run_is_incomplete_even_with_metrics():
+    running = RunResult("x", 0.2, 1, None, "RUNNING", _result(0.2, None, 1).metrics)
+    summary = summarize([running])
+    assert summary.rows[0]["n"] == 0 and summary.incomplete == [running]
+
+
+def test_pooled_reliability_weights_bins_by_count():
+    other = RELIABILITY.assign(confidence=[0.3, 0.7], accuracy=[0.0, 0.5], count=[5, 30])
+    pooled = pooled_reliability([RELIABILITY, other])
+    assert pooled.count.tolist() == [5, 40]
+    assert pooled.confidence.tolist() == pytest.approx([0.3, (0.9 * 10 + 0.7 * 30) / 40])
+    assert pooled.accuracy.tolist() == pytest.approx([0.0, (0.8 * 10 + 0.5 * 30) / 40])
+
+
+def test_mean_history_of_runs_of_different_length():
+    longer = pd.concat([_history(0.0), _history(0.0).tail(1).assign(epoch=4, loss=0.1)])
+    mean = mean_history([_history(0.0), longer])
+    assert mean["epoch"].tolist() == [1, 2, 3, 4]
+    assert mean["loss"].tolist() == pytest.approx([0.8, 0.4, 0.2, 0.1])
