@@ -284,14 +284,14 @@ def _resumable(run_id: str, tracking_uri: str) -> bool:
 def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluation:
     """Evaluate the model in `files` on the configured data; log into its training run."""
     from pipeline import tracking
-    from pipeline.preprocess import load_processed
+    from pipeline.preprocess import load_for
 
     info = read_run_info(files, make_it)
-    data = load_processed(project_path("data", "processed", f"{settings.data.name}.npz"))
+    data = load_for(settings.data, project_path())
     if data.fingerprint != info["data_fingerprint"]:
         raise UserError(
             f"the model in {files.model_dir} was trained on data {info['data_fingerprint']}, but "
-            f"data/processed/{settings.data.name}.npz is {data.fingerprint}: retrain, or compose the "
+            f"the data of these settings is {data.fingerprint}: retrain, or compose the "
             "data config it was trained with"
         )
     evaluation = evaluate_model(

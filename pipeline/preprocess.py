@@ -10,6 +10,7 @@ No TensorFlow here: this stage must start fast, and `load_processed` is cheap to
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import zipfile
 from collections.abc import Mapping
@@ -230,6 +231,35 @@ def load_processed(path: Path | str) -> ProcessedData:
     if fingerprint(arrays) != stored:
         raise DataError(f"{path} changed after it was written (its fingerprint does not match): {_MAKE_IT}")
     return ProcessedData(**arrays, fingerprint=stored, name=path.stem)
+
+
+RECIPE_KEYS = ("name", "val_fraction", "train_size", "seed")
+
+
+def load_for(cfg: DataConfig, root: Path) -> ProcessedData:
+    """The processed data a run's config asks for.
+
+    DVC's file when it was made with these data settings; otherwise (an interactive run or sweep
+    over `data.train_size`, say) the same arrays built in memory from the raw files, leaving the
+    file DVC owns alone. Never a silent mismatch between the config a run logs and its data.
+    """
+    path = root / "data" / "processed" / f"{cfg.name}.npz"
+    wanted = {key: getattr(cfg, key) for key in RECIPE_KEYS}
+    summary_file = path.with_suffix(".json")
+    if path.is_file() and summary_file.is_file():
+        made = json.loads(summary_file.read_text())
+        if {key: made.get(key) for key in RECIPE_KEYS} == wanted:
+            return load_processed(path)
+    raw_dir = root / "data" / "raw" / cfg.name
+    if not raw_dir.is_dir():
+        if path.is_file():
+            raise DataError(
+                f"{path} was made with other data settings than {wanted}, and {raw_dir} is missing "
+                "to build them: fetch it with `python -m pipeline.download`"
+            )
+        return load_processed(path)  # raises, saying which command makes it
+    log.info("building %s in memory for %s: %s was not made with these settings", cfg.name, wanted, path)
+    return build_dataset(read_raw(raw_dir, cfg.files), cfg)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

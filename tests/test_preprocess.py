@@ -19,6 +19,7 @@ from pipeline.preprocess import (
     apportion,
     build_dataset,
     fingerprint,
+    load_for,
     load_processed,
     read_raw,
     split_stratified,
@@ -222,3 +223,42 @@ def test_read_raw_checks_counts_and_label_range(synthetic_mnist: SyntheticMnist,
     write_idx(labels, np.full(50, 10, np.uint8))
     with pytest.raises(DataError, match=r"has label 10; expected 0\.\.9"):
         read_raw(synthetic_mnist.folder, data_cfg.files)
+
+
+def _project_with_processed(root: Path, synthetic_mnist: SyntheticMnist, data_cfg: DataConfig) -> Path:
+    """A project root as DVC leaves it: raw files and the processed file of `data_cfg`."""
+    raw_dir = root / "data" / "raw" / data_cfg.name
+    raw_dir.mkdir(parents=True)
+    for item in synthetic_mnist.folder.iterdir():
+        (raw_dir / item.name).write_bytes(item.read_bytes())
+    raw = read_raw(raw_dir, data_cfg.files)
+    return write_processed(build_dataset(raw, data_cfg), data_cfg, root / "data" / "processed")
+
+
+def test_load_for_takes_the_file_made_with_the_same_settings(
+    synthetic_mnist: SyntheticMnist, data_cfg: DataConfig, tmp_path: Path
+):
+    path = _project_with_processed(tmp_path, synthetic_mnist, data_cfg)
+    (tmp_path / "data" / "raw").rename(tmp_path / "gone")  # proves the file, not the raw data, is used
+    assert load_for(data_cfg, tmp_path).fingerprint == load_processed(path).fingerprint
+
+
+def test_load_for_builds_other_settings_in_memory_and_leaves_the_file_alone(
+    synthetic_mnist: SyntheticMnist, data_cfg: DataConfig, tmp_path: Path
+):
+    path = _project_with_processed(tmp_path, synthetic_mnist, data_cfg)
+    before = path.read_bytes()
+    smaller = data_cfg.model_copy(update={"train_size": 50})
+    data = load_for(smaller, tmp_path)
+    assert len(data.y_train) == 50
+    assert data.fingerprint != load_processed(path).fingerprint
+    assert path.read_bytes() == before
+
+
+def test_load_for_refuses_a_mismatched_file_it_cannot_rebuild(
+    synthetic_mnist: SyntheticMnist, data_cfg: DataConfig, tmp_path: Path
+):
+    _project_with_processed(tmp_path, synthetic_mnist, data_cfg)
+    (tmp_path / "data" / "raw").rename(tmp_path / "gone")
+    with pytest.raises(DataError, match="other data settings"):
+        load_for(data_cfg.model_copy(update={"train_size": 50}), tmp_path)

@@ -1,0 +1,21 @@
+"""Fixtures shared by the test modules (each block keeps to itself; add yours below)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
+
+
+@pytest.fixture
+def synthetic_mnist(tmp_path: Path) -> SyntheticMnist:
+    """Tiny MNIST-format files (200 train / 50 test) in a tmp folder, and settings whose
+    `data.mirrors` is that folder and whose `data.files` md5s match them."""
+    folder = tmp_path / "mirror"
+    md5s = write_synthetic_mnist(folder, n_train=200, n_test=50, seed=0)
+    return SyntheticMnist(folder=folder, md5s=md5s, settings=synthetic_settings(folder, md5s))
+
+
+# Training, tracking and evaluation tests: a tiny learnable dataset, a small config, a temp MLflow store.
+from training_fixtures import mlflow_store, tiny_data, tiny_settings  # noqa: E402, F401

@@ -1,0 +1,90 @@
+"""Training: seeded and deterministic, tracked in MLflow with everything DESIGN.md promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from pipeline import tracking
+from pipeline.config import ConfigError
+from pipeline.layout import run_dir_files
+from pipeline.train import build_and_fit, check_matrix_rate, train_and_track
+
+
+def test_same_config_and_seed_give_identical_histories(tiny_settings, tiny_data):
+    first = build_and_fit(tiny_settings, tiny_data).history
+    second = build_and_fit(tiny_settings, tiny_data).history
+    assert first.equals(second)
+    assert len(first) == tiny_settings.train.epochs
+
+
+def test_another_seed_gives_other_numbers(tiny_settings, tiny_data):
+    other = tiny_settings.model_copy(update={"train": tiny_settings.train.model_copy(update={"seed": 7})})
+    assert not build_and_fit(tiny_settings, tiny_data).history.equals(build_and_fit(other, tiny_data).history)
+
+
+def test_training_learns(tiny_settings, tiny_data):
+    history = build_and_fit(tiny_settings, tiny_data).history
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert history["val_accuracy"].iloc[-1] > 0.5  # 10 classes: chance is 0.1
+    assert (history["gap"] == history["accuracy"] - history["val_accuracy"]).all()
+
+
+def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, mlflow_store, tmp_path):
+    files = run_dir_files(tmp_path / "run")
+    run_id = train_and_track(tiny_settings, tiny_data, files, tracking.SweepContext(None, "", "hydra"))
+
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.dropout.rate"] == str(tiny_settings.model.dropout.rate)
+    assert run.data.params["train.epochs"] == str(tiny_settings.train.epochs)
+    assert run.data.params["model.hidden_units"] == "[16]"
+    for key in ["loss", "accuracy", "val_loss", "val_accuracy", "gap"]:
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert steps == list(range(1, tiny_settings.train.epochs + 1)), key
+    tags = run.data.tags
+    assert len(tags[tracking.TAG_COMMIT]) == 40
+    assert tags[tracking.TAG_FINGERPRINT] == tiny_data.fingerprint
+    assert tags[tracking.TAG_IMPL] == tiny_settings.model.dropout.impl
+    assert tracking.TAG_SWEEP in tags
+
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "history.csv", "learning_curves.png"} <= artifacts
+    logged = mlflow.keras.load_model(f"runs:/{run_id}/model")
+    assert logged.count_params() > 0
+    model_info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
+    assert model_info.signature is not None
+
+    info = json.loads(files.run_info.read_text())
+    assert info["run_id"] == run_id
+    assert files.model.exists() and files.history.exists()
+    assert json.loads(files.train_metrics.read_text())["epochs"] == tiny_settings.train.epochs
+
+
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")])
+def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_store, tmp_path, error, status):
+    def explode(row, seconds):
+        raise error("stop")
+
+    with (
+        pytest.raises(error),
+        tracking.training_run(tiny_settings, tracking.SweepContext(None, "", "hydra"), {}),
+    ):
+        build_and_fit(tiny_settings, tiny_data, on_epoch=[explode])
+
+    runs = MlflowClient().search_runs([mlflow.get_experiment_by_name("test").experiment_id])
+    assert [r.info.status for r in runs] == [status]
+
+
+def test_dvc_rejects_a_rate_set_outside_the_matrix(tmp_path: Path):
+    params = tmp_path / "params.yaml"
+    params.write_text("model:\n  dropout:\n    rate: 0.3\n")
+    with pytest.raises(ConfigError, match=r"sweep\.rates=\[0\.3\]"):
+        check_matrix_rate(params)
+    params.write_text("model:\n  dropout:\n    rate: 0.5\n")
+    check_matrix_rate(params)
