@@ -75,8 +75,15 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def test_repro_runs_every_stage_then_has_nothing_to_do(repo: Path):
+@pytest.fixture(scope="module")
+def reproduced(repo: Path) -> Path:
+    """The copy after one whole `dvc repro`."""
     _run(repo, DVC, "repro")
+    return repo
+
+
+def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
+    repo = reproduced
     for rate in ("0.0", "0.5"):
         assert (repo / "models" / f"rate_{rate}" / "model.keras").is_file()
         evaluation = json.loads((repo / "metrics" / "eval" / f"rate_{rate}.json").read_text())
@@ -92,7 +99,8 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(repo: Path):
     assert {f"metrics/eval/rate_{r}.json" for r in ("0.0", "0.5")} <= set(files)
 
 
-def test_a_training_param_reruns_training_never_the_data_stages(repo: Path):
+def test_a_training_param_reruns_training_never_the_data_stages(reproduced: Path):
+    repo = reproduced
     params = repo / "params.yaml"
     original = params.read_text()
     changed = yaml.safe_load(original)
@@ -108,14 +116,34 @@ def test_a_training_param_reruns_training_never_the_data_stages(repo: Path):
     assert ran == {"train@0.0", "train@0.5"}
 
 
-def test_exp_run_set_param_composes_conf_and_exp_show_has_metrics(repo: Path):
+def test_exp_run_set_param_composes_conf_and_exp_show_has_metrics(reproduced: Path):
+    repo = reproduced
     _run(repo, DVC, "exp", "run", "-S", "train.epochs=1", "-n", "one-epoch")
     table = json.loads(_run(repo, DVC, "exp", "show", "--json").stdout)
     text = json.dumps(table)
     assert "one-epoch" in text and "test_accuracy" in text
 
 
-def test_exp_run_refuses_a_rate_the_matrix_would_override(repo: Path):
+def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
+    repo = reproduced
     done = _run(repo, DVC, "exp", "run", "-S", "model.dropout.rate=0.3", ok=False)
     assert done.returncode != 0
     assert "sweep.rates=[0.3]" in done.stdout + done.stderr
+
+
+def test_mlflow_project_train_entry_point_logs_into_its_own_run(reproduced: Path):
+    repo = reproduced
+    done = _run(
+        repo, str(VENV_BIN / "mlflow"), "run", ".", "-e", "train", "--env-manager", "local",
+        "--experiment-name", "project", "-P", "rate=0.3", "-P", "epochs=1",
+    )  # fmt: skip
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("project").experiment_id])
+    assert len(runs) == 1, done.stderr[-2000:]
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.dropout.rate"] == "0.3"
+    assert run.data.params["train.epochs"] == "1"
+    assert "test_accuracy" in run.data.metrics
