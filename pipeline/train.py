@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap"]
-_TF_ALIGNMENT = 64  # bytes: what TensorFlow's CPU kernels require of a tensor's buffer
 
 
 @dataclass
@@ -121,40 +120,18 @@ def fit(
     if cfg.progress and not show_bar:
         hooks.append(log_epoch_line)
     recorder = _epoch_recorder(hooks)
-    x_train, y_train, x_val, y_val = (
-        shared_tensor(array) for array in (data.x_train, data.y_train, data.x_val, data.y_val)
-    )
     model.fit(
-        x_train,
-        y_train,
+        data.x_train,
+        data.y_train,
         batch_size=cfg.batch_size,
         epochs=cfg.epochs,
-        validation_data=(x_val, y_val),
+        validation_data=(data.x_val, data.y_val),
         shuffle=True,
         callbacks=[recorder],
         verbose=1 if show_bar else 0,
     )
     history = pd.DataFrame(recorder.rows, columns=HISTORY_COLUMNS)
     return TrainResult(model, history, float(pd.Series(recorder.seconds).median()))
-
-
-def shared_tensor(array: Any) -> Any:
-    """The array as a TensorFlow tensor on the same memory (DLPack): `fit` never copies the data set.
-
-    Handing NumPy arrays to Keras converts them, and the conversion briefly holds two copies of the
-    training set. TensorFlow needs 64-byte aligned memory, though, and large NumPy arrays usually
-    start 16 bytes past a page boundary: such an array is first copied once into an aligned buffer.
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    if array.ctypes.data % _TF_ALIGNMENT or not (array.flags.c_contiguous and array.flags.writeable):
-        buffer = np.empty(array.nbytes + _TF_ALIGNMENT, dtype=np.uint8)
-        start = -buffer.ctypes.data % _TF_ALIGNMENT
-        aligned = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
-        aligned[...] = array
-        array = aligned
-    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
 def build_and_fit(settings: Settings, data: ProcessedData, on_epoch: list[Any] | None = None) -> TrainResult:
@@ -193,6 +170,7 @@ def write_outputs(result: TrainResult, files: RunFiles, run_info: dict[str, Any]
 def log_to_mlflow(result: TrainResult, settings: Settings, files: RunFiles, log_model: bool) -> None:
     """Artifacts of the active run: resolved config, history, learning curves and the model."""
     import mlflow
+    import numpy as np
     from mlflow.models import infer_signature
 
     mlflow.log_metric("seconds_per_epoch", result.seconds_per_epoch)
@@ -201,7 +179,7 @@ def log_to_mlflow(result: TrainResult, settings: Settings, files: RunFiles, log_
     mlflow.log_artifact(str(files.model_dir / "learning_curves.png"))
     if log_model:
         example = _example_input(result.model.inputs[0].shape[1])
-        signature = infer_signature(example, result.model.predict(example, verbose=0))
+        signature = infer_signature(example, np.asarray(result.model(example, training=False)))
         mlflow.keras.log_model(
             result.model, name="model", signature=signature, pip_requirements=model_pip_requirements()
         )
@@ -232,13 +210,26 @@ def epoch_metrics_to_mlflow(row: dict[str, float], seconds: float) -> None:
     mlflow.log_metrics({**metrics, "epoch_seconds": seconds}, step=int(row["epoch"]))
 
 
+def _warm_up_once() -> Any:
+    """An epoch hook that starts MLflow's warm-up after the first epoch (once tracing is done:
+    tracing needs the interpreter, steady-state training hardly does)."""
+    started: list[bool] = []
+
+    def hook(row: dict[str, float], seconds: float) -> None:
+        if not started:
+            started.append(True)
+            tracking.warm_up_in_background()
+
+    return hook
+
+
 def train_and_track(
     settings: Settings, data: ProcessedData, files: RunFiles, context: tracking.SweepContext
 ) -> str:
     """Train one config inside its MLflow run, write its files; return the run id."""
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint}
     with tracking.training_run(settings, context, tags) as run_id:
-        result = build_and_fit(settings, data, on_epoch=[epoch_metrics_to_mlflow])
+        result = build_and_fit(settings, data, on_epoch=[epoch_metrics_to_mlflow, _warm_up_once()])
         run_info = {
             "run_id": run_id,
             "experiment_id": _experiment_of(run_id),
