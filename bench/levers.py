@@ -1,0 +1,200 @@
+"""Which speed levers pay off on this machine: each variant in a fresh process, variants alternated.
+
+    python bench/levers.py [--rounds 2] [--epochs 5] [--only NAME ...]
+
+The model and math are the project's default (784-128-64-10 MLP, dropout 0.5, Adam, sparse
+cross-entropy, batch 32, 48k/12k split); only how the steps run differs. Each variant changes one
+thing from the defaults (steps_per_execution 128, one thread, op determinism, NumPy arrays).
+Reported per variant: the first epoch (it includes tracing), the steady-state epoch (median of
+epochs 2..n) and the best one, the all-in mean (fit wall time / epochs), test accuracy and peak
+memory. Medians over rounds. Exploration only: the targets are judged by train_speed.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import emit, load_mnist, machine, median, peak_rss_mb, quiet_tensorflow, run_child, table
+
+BASE: dict[str, Any] = {"spe": 128, "threads": 1, "determinism": True, "input": "arrays", "jit": False}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults (spe=128, threads=1)": {},
+    "spe=1 threads=default (seed-like)": {"spe": 1, "threads": 0},
+    "spe=1": {"spe": 1},
+    "spe=8": {"spe": 8},
+    "spe=32": {"spe": 32},
+    "spe=64": {"spe": 64},
+    "threads=default (all cores)": {"threads": 0},
+    "threads=2": {"threads": 2},
+    "intra=1 inter=2": {"inter": 2},
+    "no op determinism": {"determinism": False},
+    "jit_compile (XLA; no determinism)": {"jit": True, "determinism": False},
+    "tf.data from_tensor_slices+shuffle": {"input": "tfdata"},
+    "zero-copy tensors (DLPack)": {"input": "zerocopy"},
+    "validation batch 1024": {"val_batch": 1024},
+    "grappler off": {"grappler": False},
+}
+
+
+def configure(variant: dict[str, Any]) -> None:
+    """Threads, determinism and graph optimizer, before TensorFlow runs its first op."""
+    import tensorflow as tf
+
+    if variant["threads"]:
+        tf.config.threading.set_intra_op_parallelism_threads(variant["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(variant.get("inter", variant["threads"]))
+    if not variant.get("grappler", True):
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    if variant["determinism"]:
+        tf.config.experimental.enable_op_determinism()
+
+
+def build(variant: dict[str, Any]) -> Any:
+    """The project's default MLP, compiled with the variant's execution settings."""
+    import keras
+
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(64, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=variant["spe"],
+        jit_compile=variant["jit"],
+    )
+    return model
+
+
+def fit_inputs(variant: dict[str, Any], x: Any, y: Any, xv: Any, yv: Any) -> dict[str, Any]:
+    """`model.fit` arguments for the variant's input pipeline."""
+    import tensorflow as tf
+
+    val_batch = variant.get("val_batch", 32)
+    if variant["input"] == "tfdata":
+        train = (
+            tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x)).batch(32).prefetch(tf.data.AUTOTUNE)
+        )
+        val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(val_batch).cache()
+        return {"x": train, "validation_data": val}
+    if variant["input"] == "zerocopy":
+        x, y, xv, yv = (shared_tensor(a) for a in (x, y, xv, yv))
+    return {"x": x, "y": y, "batch_size": 32, "validation_data": (xv, yv), "validation_batch_size": val_batch}
+
+
+def shared_tensor(array: Any) -> Any:
+    """A TensorFlow tensor on the array's own memory (DLPack), copied once only if misaligned."""
+    import numpy as np
+    import tensorflow as tf
+
+    if array.ctypes.data % 64:
+        buffer = np.empty(array.size + 16, dtype=array.dtype)
+        offset = (-buffer.ctypes.data % 64) // array.itemsize
+        aligned = buffer[offset : offset + array.size].reshape(array.shape)
+        aligned[...] = array
+        array = aligned
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
+def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[str, Any]:
+    """One variant's training, timed per epoch and as a whole."""
+    import keras
+    import numpy as np
+    from seed_loop import epoch_timer
+
+    configure(variant)
+    keras.utils.set_random_seed(seed)
+    with np.load(data) as raw:
+        x = raw["xtr"].reshape(-1, 784).astype("float32") / 255
+        y = raw["ytr"].astype("int64")
+        xt, yt = raw["xte"].reshape(-1, 784).astype("float32") / 255, raw["yte"].astype("int64")
+    model = build(variant)
+    seconds: list[float] = []
+    start = time.perf_counter()
+    model.fit(
+        **fit_inputs(variant, x[:48000], y[:48000], x[48000:], y[48000:]),
+        epochs=epochs, shuffle=True, verbose=0, callbacks=[epoch_timer(seconds)],
+    )  # fmt: skip
+    fit_seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(xt, yt, batch_size=1024, verbose=0)
+    return {"epoch_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": float(accuracy),
+            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+def summarize(name: str, results: list[dict[str, Any]]) -> list[Any]:
+    """One table row: medians over rounds."""
+    first = median([r["epoch_seconds"][0] for r in results])
+    steady = median([median(r["epoch_seconds"][1:]) for r in results])
+    all_in = median([r["fit_seconds"] / len(r["epoch_seconds"]) for r in results])
+    accuracy = median([r["test_accuracy"] for r in results])
+    best = min(min(r["epoch_seconds"][1:]) for r in results)
+    memory = max(r["peak_rss_mb"] for r in results)
+    return [
+        name,
+        f"{first:.2f}",
+        f"{steady:.2f}",
+        f"{best:.2f}",
+        f"{all_in:.2f}",
+        f"{accuracy:.4f}",
+        f"{memory:.0f}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        quiet_tensorflow()
+        spec = json.loads(args.child)
+        emit(child({**BASE, **spec["variant"]}, Path(spec["data"]), spec["epochs"], spec["seed"]))
+        return
+    names = args.only or list(VARIANTS)
+    raw, source = load_mnist()
+    print(f"levers: {machine()}\ndata: {source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "raw.npz"
+        import numpy as np
+
+        np.savez(data, **raw)
+        for round_ in range(args.rounds):
+            for name in names:
+                spec = {
+                    "variant": VARIANTS[name],
+                    "data": str(data),
+                    "epochs": args.epochs,
+                    "seed": round_ + 1,
+                }
+                results[name].append(run_child([__file__, "--child", json.dumps(spec)]))
+                print(f"  round {round_ + 1} {name}: {results[name][-1]['epoch_seconds']}", flush=True)
+    header = [
+        "variant",
+        "epoch 1 s",
+        "steady s/epoch",
+        "best epoch s",
+        "all-in s/epoch",
+        "test acc",
+        "peak MB",
+    ]
+    print(table([summarize(name, results[name]) for name in names], header))
+
+
+if __name__ == "__main__":
+    main()
