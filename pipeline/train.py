@@ -210,17 +210,11 @@ def epoch_metrics_to_mlflow(row: dict[str, float], seconds: float) -> None:
     mlflow.log_metrics({**metrics, "epoch_seconds": seconds}, step=int(row["epoch"]))
 
 
-def _warm_up_once() -> Any:
-    """An epoch hook that starts MLflow's warm-up after the first epoch (once tracing is done:
-    tracing needs the interpreter, steady-state training hardly does)."""
-    started: list[bool] = []
-
-    def hook(row: dict[str, float], seconds: float) -> None:
-        if not started:
-            started.append(True)
-            tracking.warm_up_in_background()
-
-    return hook
+def warm_up_after_first_epoch(row: dict[str, float], seconds: float) -> None:
+    """Start MLflow's warm-up once tracing is done: tracing needs the interpreter, steady-state
+    training hardly does."""
+    if row["epoch"] == 1:
+        tracking.warm_up_in_background()
 
 
 def train_and_track(
@@ -229,10 +223,10 @@ def train_and_track(
     """Train one config inside its MLflow run, write its files; return the run id."""
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint}
     with tracking.training_run(settings, context, tags) as run_id:
-        result = build_and_fit(settings, data, on_epoch=[epoch_metrics_to_mlflow, _warm_up_once()])
+        result = build_and_fit(settings, data, on_epoch=[epoch_metrics_to_mlflow, warm_up_after_first_epoch])
         run_info = {
             "run_id": run_id,
-            "experiment_id": _experiment_of(run_id),
+            "experiment_id": _active_experiment(),
             "tracking_uri": tracking.resolve_tracking_uri(settings.tracking),
             "data_fingerprint": data.fingerprint,
             "dropout_rate": settings.model.dropout.rate,
@@ -253,10 +247,10 @@ def train_and_track(
     return run_id
 
 
-def _experiment_of(run_id: str) -> str:
+def _active_experiment() -> str:
     import mlflow
 
-    return mlflow.get_run(run_id).info.experiment_id
+    return mlflow.active_run().info.experiment_id
 
 
 def check_matrix_rate(params_file: Path) -> None:
