@@ -74,7 +74,7 @@ def child_project(seed: int, epochs: int) -> dict[str, Any]:
     """(b): `build_and_fit` on the default config; every epoch's time as the project measures it."""
     import keras  # noqa: F401  (TensorFlow's import is not training time; the seed loop's isn't timed either)
 
-    from pipeline.train import build_and_fit
+    from pipeline.fit import build_and_fit
 
     settings, data = project_settings(seed, epochs), project_data()
     seconds: list[float] = []
@@ -112,19 +112,20 @@ def child_tracked(seed: int, epochs: int, workdir: Path) -> dict[str, Any]:
         importlib.import_module(module)
     import_seconds = time.perf_counter() - start
     from pipeline import evaluate, tracking, train
+    from pipeline.launch import Launch, Source
     from pipeline.layout import run_dir_files
 
     totals: dict[str, float] = {}
     train.build_and_fit = timed(train.build_and_fit, totals, "build_and_fit")
-    train.epoch_metrics_to_mlflow = timed(train.epoch_metrics_to_mlflow, totals, "per_epoch")
-    train.log_to_mlflow = timed(train.log_to_mlflow, totals, "end_of_run")
+    tracking.log_epoch = timed(tracking.log_epoch, totals, "per_epoch")
+    train.log_outputs = timed(train.log_outputs, totals, "end_of_run")
     train.write_outputs = timed(train.write_outputs, totals, "write_outputs")
     evaluate.evaluate_and_log = timed(evaluate.evaluate_and_log, totals, "evaluate_and_log")
     evaluate.log_evaluation = timed(evaluate.log_evaluation, totals, "log_evaluation")
     settings, data = project_settings(seed, epochs), project_data()
     files = run_dir_files(workdir / f"run-seed{seed}")
     start = time.perf_counter()
-    train.train_and_track(settings, data, files, tracking.SweepContext(None, "bench", "hydra"))
+    train.train_and_track(settings, data, files, Launch(Source.HYDRA, sweep_id="bench"))
     total = time.perf_counter() - start
     return {
         **totals,

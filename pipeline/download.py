@@ -24,21 +24,13 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, url2pathname, urlopen
 
-import hydra
-from omegaconf import DictConfig
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_path
-from pipeline.config import (
-    CONF_DIR,
-    MIRROR_ENV,
-    ConfigError,
-    DataFile,
-    DataFiles,
-    load_settings,
-    project_path,
-)
-from pipeline.errors import UserError, reported_as_exit
+from pipeline.config import MIRROR_ENV, ConfigError, DataFile, DataFiles, Settings, project_path
+from pipeline.errors import UserError
+from pipeline.launch import Launch
+from pipeline.stage import stage
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +200,11 @@ def _all_failed(key: str, item: DataFile, failures: list[tuple[str, str]]) -> st
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    with reported_as_exit():
-        settings = load_settings(cfg)
-        sources = resolve_sources(settings.data.mirrors, os.environ.get(MIRROR_ENV))
-        folder = project_path("data", "raw", settings.data.name)
-        download_all(settings.data.files, sources, folder, progress=sys.stderr.isatty())
+@stage
+def main(settings: Settings, launch: Launch) -> None:
+    sources = resolve_sources(settings.data.mirrors, os.environ.get(MIRROR_ENV))
+    folder = project_path("data", "raw", settings.data.name)
+    download_all(settings.data.files, sources, folder, progress=sys.stderr.isatty())
 
 
 if __name__ == "__main__":

@@ -19,17 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import hydra
 import numpy as np
 import pandas as pd
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from pipeline import metrics
+from pipeline import metrics, tracking
 from pipeline.atomic import write_json_atomic, write_text_atomic
-from pipeline.config import CONF_DIR, EvalConfig, Settings, load_settings, project_path
-from pipeline.errors import UserError, reported_as_exit
+from pipeline.config import EvalConfig, Settings, project_path
+from pipeline.errors import UserError
+from pipeline.launch import Launch
 from pipeline.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.stage import stage
 
 if TYPE_CHECKING:
     import keras
@@ -219,12 +218,9 @@ def write_evaluation(evaluation: Evaluation, files: RunFiles) -> list[Path]:
 
 
 def log_evaluation(evaluation: Evaluation, written: list[Path]) -> None:
-    """Metrics and files into the ACTIVE MLflow run (the training run, resumed or still open)."""
-    import mlflow
-
-    mlflow.log_metrics(flat_metrics(evaluation.metrics))
-    for path in written:
-        mlflow.log_artifact(str(path), ARTIFACT_DIR)
+    """Metrics and files into the ACTIVE MLflow run (the training run, joined or still open)."""
+    tracking.log_metrics(flat_metrics(evaluation.metrics))
+    tracking.log_files(written, ARTIFACT_DIR)
 
 
 def evaluate_and_log(
@@ -269,21 +265,8 @@ def latest_run_dir(base: Path) -> Path:
     return max(found, key=lambda path: path.stat().st_mtime).parent
 
 
-def _resumable(run_id: str, tracking_uri: str) -> bool:
-    """Whether the training run exists in its store (it may not after `dvc pull` on another machine)."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
-    except MlflowException:
-        return False
-    return True
-
-
 def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluation:
     """Evaluate the model in `files` on the configured data; log into its training run."""
-    from pipeline import tracking
     from pipeline.preprocess import load_for
 
     info = read_run_info(files, make_it)
@@ -298,8 +281,8 @@ def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluat
         load_trained(files.model), data, pd.read_csv(files.history), settings.eval, int(info["seed"])
     )
     written = write_evaluation(evaluation, files)
-    if _resumable(info["run_id"], info["tracking_uri"]):
-        with tracking.resumed_run(info["run_id"], info["tracking_uri"]):
+    if tracking.Store(info["tracking_uri"]).has_run(info["run_id"]):
+        with tracking.joined_run(info["run_id"], info["tracking_uri"]):
             log_evaluation(evaluation, written)
     else:
         log.warning(
@@ -319,24 +302,20 @@ def _log_summary(values: dict[str, Any], files: RunFiles) -> None:
     )  # fmt: skip
 
 
-def stage_files() -> tuple[RunFiles, str]:
+def stage_files(launch: Launch) -> tuple[RunFiles, str]:
     """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
-    if HydraConfig.get().job.config_name == "params":
-        from pipeline.train import matrix_rate_text
-
-        rate = matrix_rate_text()
+    if launch.under_dvc:
+        rate = launch.require_dvc_rate()
         return dvc_files(rate), f"dvc repro train@{rate}"
     chosen = os.environ.get(RUN_DIR_ENV)
     run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
     return run_dir_files(run_dir.resolve()), "python -m pipeline.train"
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    with reported_as_exit():
-        settings = load_settings(cfg)
-        files, make_it = stage_files()
-        run_evaluation(settings, files, make_it)
+@stage
+def main(settings: Settings, launch: Launch) -> None:
+    files, make_it = stage_files(launch)
+    run_evaluation(settings, files, make_it)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
-from omegaconf import DictConfig
 
 from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.config import CONF_DIR, DataConfig, DataFiles, load_settings, project_path
-from pipeline.errors import UserError, reported_as_exit
+from pipeline.config import DataConfig, DataFiles, Settings, project_path
+from pipeline.errors import UserError
 from pipeline.idx import read_idx
+from pipeline.launch import Launch
+from pipeline.stage import stage
 
 log = logging.getLogger(__name__)
 
@@ -262,16 +262,14 @@ def load_for(cfg: DataConfig, root: Path) -> ProcessedData:
     return build_dataset(read_raw(raw_dir, cfg.files), cfg)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    with reported_as_exit():
-        settings = load_settings(cfg)
-        data_cfg = settings.data
-        raw = read_raw(project_path("data", "raw", data_cfg.name), data_cfg.files)
-        data = build_dataset(raw, data_cfg)
-        target = write_processed(data, data_cfg, project_path("data", "processed"))
-        counts = summary(data, data_cfg)["counts"]
-        log.info("wrote %s: %s, fingerprint %s", target, counts, data.fingerprint)
+@stage
+def main(settings: Settings, launch: Launch) -> None:
+    data_cfg = settings.data
+    raw = read_raw(project_path("data", "raw", data_cfg.name), data_cfg.files)
+    data = build_dataset(raw, data_cfg)
+    target = write_processed(data, data_cfg, project_path("data", "processed"))
+    counts = summary(data, data_cfg)["counts"]
+    log.info("wrote %s: %s, fingerprint %s", target, counts, data.fingerprint)
 
 
 if __name__ == "__main__":

@@ -2,23 +2,40 @@
 
 The parent is created once at multirun start and its id handed to every job through the
 environment (joblib's workers inherit it); each job then starts its run as a child of that id.
+Hydra turns an exception in a callback into a warning and carries on: a sweep without its parent
+would leave orphan runs and no report, so a failure here ends the process with a clear error.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
+import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pipeline import tracking
+from pipeline import launch, tracking
 from pipeline.config import Settings, load_settings
+from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+def _or_exit(what: str, action: Callable[[], Any]) -> Any:
+    """Run `action`; on any error print one line and exit non-zero (Hydra would only warn)."""
+    try:
+        return action()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:
+        log.debug("%s failed", what, exc_info=True)
+        print(f"error: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 class MlflowSweepCallback(Callback):
@@ -29,13 +46,17 @@ class MlflowSweepCallback(Callback):
         self.settings: Settings | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.settings = load_settings(config)
+        self.settings = _or_exit("validating the sweep's config", lambda: load_settings(config))
         sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
-        self.parent_run_id = tracking.start_sweep(self.settings.tracking, sweep_id, overrides)
-        os.environ[tracking.PARENT_RUN_ENV] = self.parent_run_id
-        os.environ[tracking.SWEEP_ID_ENV] = sweep_id
-        atexit.register(tracking.abandon_sweep, self.settings.tracking, self.parent_run_id)
+        source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
+        store = _or_exit("opening the MLflow store", lambda: tracking.Store.open(self.settings.tracking))
+        self.parent_run_id = _or_exit(
+            "creating the sweep's parent run",
+            lambda: store.start_sweep(self.settings.tracking.experiment, sweep_id, overrides, source.value),
+        )
+        launch.hand_to_jobs(self.parent_run_id, sweep_id)
+        atexit.register(store.abandon_sweep, self.parent_run_id)
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -43,6 +64,9 @@ class MlflowSweepCallback(Callback):
             return
         from pipeline.report import build_report
 
-        build_report(self.settings, self.parent_run_id)
-        status = tracking.end_sweep(self.settings.tracking, self.parent_run_id)
-        log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)
+        store = tracking.Store.open(self.settings.tracking)
+        try:
+            _or_exit("the sweep's report", lambda: build_report(self.settings, self.parent_run_id))
+        finally:
+            status = store.end_group(self.parent_run_id)
+            log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)

@@ -1,6 +1,8 @@
-"""The one place that talks to MLflow: store location, run naming, params, tags, parent/child runs.
+"""The one module that imports MLflow. Everything else asks it in the project's own words: start a
+training run, log an epoch, join the run of a model, start and end a sweep, find a sweep's runs.
 
-MLflow is imported lazily so stages that never track (download, preprocess) start fast.
+MLflow is imported inside the functions, so stages that never track (download, preprocess) start fast.
+Which run is whose child, and which experiment a run goes to, follows from `pipeline.launch.Launch`.
 """
 
 from __future__ import annotations
@@ -10,28 +12,40 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from pipeline.config import PROJECT_ROOT, Settings, TrackingConfig, flatten
+from pipeline.errors import UserError
+from pipeline.launch import Launch
 
 if TYPE_CHECKING:
+    import keras
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
 
-PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
-SWEEP_ID_ENV = "DROPOUT_LAB_SWEEP_ID"
-TAG_ROLE = "dropout_lab.role"  # "sweep" (parent) or "train"
+TAG_ROLE = "dropout_lab.role"  # "sweep" (a parent: Hydra multirun or one DVC invocation) or "train"
 TAG_SWEEP = "dropout_lab.sweep_id"
-TAG_SOURCE = "dropout_lab.source"  # "dvc", "hydra" or "mlflow-project"
+TAG_SOURCE = "dropout_lab.source"  # a launch.Source value
 TAG_FINGERPRINT = "dropout_lab.data_fingerprint"
 TAG_IMPL = "dropout_lab.dropout_impl"
 TAG_COMMIT = "dropout_lab.git_commit"
 TAG_DIRTY = "dropout_lab.git_dirty"
+TAG_DVC_INVOCATION = "dropout_lab.dvc_invocation"
+TAG_DVC_EXPERIMENT = "dropout_lab.dvc_experiment"
+PARENT_TAG = "mlflow.parentRunId"
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+_MAX_RESULTS = 10_000
 
 
 def default_tracking_uri() -> str:
@@ -47,22 +61,6 @@ def resolve_tracking_uri(cfg: TrackingConfig) -> str:
 def _artifact_location(uri: str) -> str | None:
     """Keep artifacts beside the default store (`mlartifacts/` at the root), not in the cwd."""
     return (PROJECT_ROOT / "mlartifacts").as_uri() if uri == default_tracking_uri() else None
-
-
-def client_for(cfg: TrackingConfig) -> MlflowClient:
-    import mlflow
-
-    uri = resolve_tracking_uri(cfg)
-    mlflow.set_tracking_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri)
-
-
-def experiment_id(client: MlflowClient, name: str) -> str:
-    """The id of experiment `name`, created (with artifacts at the project root) if missing."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    return client.create_experiment(name, artifact_location=_artifact_location(client.tracking_uri))
 
 
 def git_tags(root: os.PathLike[str] | str = PROJECT_ROOT) -> dict[str, str]:
@@ -89,158 +87,338 @@ def run_name(settings: Settings) -> str:
     return f"rate={d.rate:g} seed={settings.train.seed} {d.impl}"
 
 
-def warm_up_in_background() -> threading.Thread:
-    """Prepare end-of-run model logging in a background thread, while the model trains.
-
-    The first `mlflow.keras.log_model` of a process imports the flavor's modules and `mlflow.pyfunc`,
-    and maps every installed package to its modules (to check the pinned requirements): about
-    0.7 s, some 10% of a 5-epoch run. Training with one TensorFlow thread leaves the interpreter
-    lock and a core free most of the time, so done meanwhile it costs the run next to nothing.
-    Failures only mean the work is done later, by `log_model` itself.
-    """
-
-    def work() -> None:
-        try:
-            # mlflow.pyfunc: log_model loads it lazily, some 0.4 s of pydantic model classes.
-            for module in ("mlflow.keras", "mlflow.pyfunc", "mlflow.models"):
-                importlib.import_module(module)
-            from mlflow.utils import requirements_utils
-
-            requirements_utils._init_modules_to_packages_map()
-        except Exception:  # a private MLflow helper may move: then log_model does it, as before
-            log.debug("MLflow warm-up failed; model logging will do it", exc_info=True)
-
-    thread = threading.Thread(target=work, name="mlflow-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 @dataclass(frozen=True)
-class SweepContext:
-    """How a training run relates to others: its parent run, and the run `mlflow run` made for it."""
+class TrackedRun:
+    """One run as the rest of the project sees it: plain dicts, no MLflow types."""
 
-    parent_run_id: str | None
-    sweep_id: str
-    source: str
-    resume_run_id: str | None = None
+    run_id: str
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
 
     @classmethod
-    def from_env(cls, source: str) -> SweepContext:
-        """Read the hand-over from the environment.
+    def of(cls, run: Run) -> TrackedRun:
+        data = run.data
+        return cls(run.info.run_id, run.info.status, dict(data.params), dict(data.metrics), dict(data.tags))
 
-        A Hydra multirun passes its parent's id to its jobs (also in other processes). Under
-        `mlflow run`, MLFLOW_RUN_ID is the entry point's run: a single training logs into it,
-        while the DVC pipeline's trainings become its children.
+
+class Store:
+    """A tracking store (SQLite file or server) and the questions the project asks it."""
+
+    def __init__(self, uri: str) -> None:
+        import mlflow
+
+        self.uri = uri
+        mlflow.set_tracking_uri(uri)
+        self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+
+    @classmethod
+    def open(cls, cfg: TrackingConfig) -> Store:
+        return cls(resolve_tracking_uri(cfg))
+
+    # ------------------------------------------------------------ experiments and runs
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment `name`, created (with artifacts at the project root) if missing."""
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=_artifact_location(self.uri))
+
+    def existing_experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            raise UserError(f"no MLflow experiment {name!r} in {self.uri}")
+        return found.experiment_id
+
+    def run(self, run_id: str) -> TrackedRun:
+        """The run, or a UserError naming the store when it does not exist (a typo, another store)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return TrackedRun.of(self.client.get_run(run_id))
+        except MlflowException:
+            raise UserError(f"no MLflow run {run_id!r} in {self.uri}") from None
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether the run exists here (it may not after `dvc pull` on another machine)."""
+        try:
+            self.run(run_id)
+        except UserError:
+            return False
+        return True
+
+    def _experiment_of(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.experiment_id
+
+    def child_runs(self, parent_run_id: str) -> list[TrackedRun]:
+        """The runs whose parent is `parent_run_id` (children live in their parent's experiment)."""
+        found = self.client.search_runs(
+            [self._experiment_of(parent_run_id)],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            max_results=_MAX_RESULTS,
+        )
+        return [TrackedRun.of(run) for run in found]
+
+    def training_runs(self, experiment: str) -> list[TrackedRun]:
+        """Every training run of an experiment (sweep parents left out)."""
+        found = self.client.search_runs(
+            [self.existing_experiment_id(experiment)],
+            filter_string=f"tags.`{TAG_ROLE}` = 'train'",
+            max_results=_MAX_RESULTS,
+        )
+        return [TrackedRun.of(run) for run in found]
+
+    def latest_sweep(self, experiment: str) -> str | None:
+        """The id of the most recently started sweep parent run in `experiment`, if any."""
+        found = self.client.search_runs(
+            [self.existing_experiment_id(experiment)],
+            filter_string=f"tags.`{TAG_ROLE}` = 'sweep'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return found[0].info.run_id if found else None
+
+    def history(self, run_id: str, keys: Iterable[str]) -> pd.DataFrame | None:
+        """Per-epoch values of `keys` (step = epoch), with an `epoch` column; None if one is missing."""
+        get = self.client.get_metric_history
+        columns = {key: pd.Series({m.step: m.value for m in get(run_id, key)}, dtype=float) for key in keys}
+        if any(series.empty for series in columns.values()):
+            return None
+        history = pd.DataFrame(columns).sort_index().dropna()
+        return history.rename_axis("epoch").reset_index()
+
+    def csv_artifact(self, run_id: str, path: str) -> pd.DataFrame | None:
+        """A CSV the run logged at `path`, or None when it has none."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        if path not in {a.path for a in self.client.list_artifacts(run_id, folder or None)}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_csv(self.client.download_artifacts(run_id, path, tmp))
+
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    # ------------------------------------------------------------ groups of runs (sweeps)
+
+    def start_sweep(self, experiment: str, sweep_id: str, overrides: list[str], source: str) -> str:
+        """The parent run of a multirun; jobs attach to it as children by id.
+
+        Under `mlflow run -e sweep`, the entry point's run is the parent (and its experiment holds
+        the children), so the project's run tree is the one MLflow Projects started.
         """
-        parent = os.environ.get(PARENT_RUN_ENV) or None
-        project_run = os.environ.get("MLFLOW_RUN_ID") or None
-        sweep_id = os.environ.get(SWEEP_ID_ENV, "")
-        if project_run and parent is None and source == "dvc":
-            return cls(project_run, sweep_id, source)
-        if project_run and parent is None:
-            return cls(None, sweep_id, "mlflow-project", resume_run_id=project_run)
-        return cls(parent, sweep_id, source)
+        from pipeline.launch import project_run
+
+        tags = {**git_tags(), TAG_ROLE: "sweep", TAG_SWEEP: sweep_id, TAG_SOURCE: source}
+        existing = project_run()
+        if existing:
+            run_id = existing[0]
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+        else:
+            exp_id = self.experiment_id(experiment)
+            run_id = self.client.create_run(exp_id, run_name=f"sweep {sweep_id}", tags=tags).info.run_id
+        self.client.log_param(run_id, "sweep.overrides", " ".join(overrides))
+        return run_id
+
+    def dvc_group(self, experiment_id: str, invocation: str, dvc_experiment: str | None) -> str:
+        """The parent run of one `dvc repro` / `dvc exp run`: found by its invocation key, else made.
+
+        Its stages run one after another, so there is no race between them; a queue worker is
+        another invocation with a key of its own.
+        """
+        found = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{TAG_DVC_INVOCATION}` = '{invocation}'",
+            max_results=1,
+        )
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status=RUNNING)
+            return run_id
+        tags = {**git_tags(), TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
+        if dvc_experiment:
+            tags[TAG_DVC_EXPERIMENT] = dvc_experiment
+        name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        return self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+    def find_dvc_group(self, experiment: str, invocation: str) -> str | None:
+        found = self.client.search_runs(
+            [self.experiment_id(experiment)],
+            filter_string=f"tags.`{TAG_DVC_INVOCATION}` = '{invocation}'",
+            max_results=1,
+        )
+        return found[0].info.run_id if found else None
+
+    def end_group(self, parent_run_id: str) -> str:
+        """End a parent FINISHED when every child finished, FAILED otherwise; return the status."""
+        children = self.child_runs(parent_run_id)
+        ok = bool(children) and all(run.status == FINISHED for run in children)
+        status = FINISHED if ok else FAILED
+        self.client.set_terminated(parent_run_id, status)
+        return status
+
+    def abandon_sweep(self, parent_run_id: str) -> None:
+        """At interpreter exit: a parent still RUNNING means the sweep died (KILLED on Ctrl-C)."""
+        if self.client.get_run(parent_run_id).info.status != RUNNING:
+            return
+        interrupted = getattr(sys, "last_type", None) is KeyboardInterrupt
+        self.client.set_terminated(parent_run_id, KILLED if interrupted else FAILED)
+
+
+# ---------------------------------------------------------------- the active run of this process
+
+
+def _training_experiment(store: Store, settings: Settings, launch: Launch, parent: str | None) -> str:
+    """A child goes where its parent is; else where MLflow Projects said; else `tracking.experiment`."""
+    if parent:
+        return store._experiment_of(parent)
+    return launch.experiment_id or store.experiment_id(settings.tracking.experiment)
 
 
 @contextmanager
-def training_run(settings: Settings, context: SweepContext, tags: dict[str, str]) -> Iterator[str]:
-    """Start (or resume, under `mlflow run`) the run of one training; yield its id.
+def training_run(settings: Settings, launch: Launch, tags: Mapping[str, str]) -> Iterator[str]:
+    """Start the MLflow run of one training (or log into the one `mlflow run` made); yield its id.
 
-    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other error, never RUNNING.
+    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other error. A DVC training
+    outside any sweep or entry point becomes a child of its DVC invocation's group run.
     """
     import mlflow
 
-    client = client_for(settings.tracking)
+    store = Store.open(settings.tracking)
+    parent = launch.parent_run_id
+    group = None
+    if parent is None and launch.under_dvc and launch.dvc_invocation:
+        exp_id = launch.experiment_id or store.experiment_id(settings.tracking.experiment)
+        group = parent = store.dvc_group(exp_id, launch.dvc_invocation, launch.dvc_experiment)
     all_tags = {
         **git_tags(),
         **tags,
         TAG_ROLE: "train",
-        TAG_SWEEP: context.sweep_id,
-        TAG_SOURCE: context.source,
+        TAG_SWEEP: launch.sweep_id,
+        TAG_SOURCE: launch.source.value,
         TAG_IMPL: settings.model.dropout.impl,
     }
-    if context.resume_run_id:
-        run = mlflow.start_run(run_id=context.resume_run_id)
+    if launch.dvc_experiment:
+        all_tags[TAG_DVC_EXPERIMENT] = launch.dvc_experiment
+    if launch.own_run_id:
+        run = mlflow.start_run(run_id=launch.own_run_id)
     else:
-        run = mlflow.start_run(
-            experiment_id=experiment_id(client, settings.tracking.experiment),
+        # Made by the client, then activated by id: a fluent start_run() without an id would adopt
+        # MLFLOW_RUN_ID, the entry point's run, which under `mlflow run -e main` is our parent.
+        created = store.client.create_run(
+            _training_experiment(store, settings, launch, parent),
             run_name=run_name(settings),
-            parent_run_id=context.parent_run_id,
+            tags={PARENT_TAG: parent} if parent else None,
         )
-    with ended_with_status(run.info.run_id):
-        mlflow.set_tags(all_tags)
-        mlflow.log_params(run_params(settings))
-        yield run.info.run_id
+        run = mlflow.start_run(run_id=created.info.run_id)
+    try:
+        with ended_with_status():
+            mlflow.set_tags(all_tags)
+            mlflow.log_params(run_params(settings))
+            yield run.info.run_id
+    finally:
+        if group is not None:
+            store.end_group(group)
 
 
 @contextmanager
-def resumed_run(run_id: str, tracking_uri: str) -> Iterator[str]:
+def joined_run(run_id: str, tracking_uri: str) -> Iterator[str]:
     """Log more into an existing run (evaluation joins the run that trained the model)."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
+    store = Store(tracking_uri)
     mlflow.start_run(run_id=run_id)
-    with ended_with_status(run_id):
-        yield run_id
+    try:
+        with ended_with_status():
+            yield run_id
+    finally:
+        # A DVC evaluation that failed fails its training run: its DVC group must say so too.
+        parent = store.run(run_id).tags.get(PARENT_TAG)
+        if parent and TAG_DVC_INVOCATION in store.run(parent).tags:
+            store.end_group(parent)
 
 
 @contextmanager
-def ended_with_status(run_id: str) -> Iterator[None]:
+def ended_with_status() -> Iterator[None]:
     """End the active run FINISHED, or KILLED / FAILED when the body is interrupted or raises."""
     import mlflow
 
     try:
         yield
     except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
+        mlflow.end_run(KILLED)
         raise
     except BaseException:
-        mlflow.end_run("FAILED")
+        mlflow.end_run(FAILED)
         raise
-    mlflow.end_run("FINISHED")
+    mlflow.end_run(FINISHED)
 
 
-def start_sweep(cfg: TrackingConfig, sweep_id: str, overrides: list[str]) -> str:
-    """Create the parent run of a multirun; jobs attach to it as children by id."""
-    client = client_for(cfg)
-    exp_id = experiment_id(client, cfg.experiment)
-    # `mlflow run . -e sweep` made a run already: it becomes the parent, and the jobs must not
-    # inherit its id (they would all log into it).
-    existing = os.environ.pop("MLFLOW_RUN_ID", None)
-    tags = {**git_tags(), TAG_ROLE: "sweep", TAG_SWEEP: sweep_id, TAG_SOURCE: "hydra"}
-    if existing:
-        run_id = existing
-        for key, value in tags.items():
-            client.set_tag(run_id, key, value)
-    else:
-        run_id = client.create_run(exp_id, run_name=f"sweep {sweep_id}", tags=tags).info.run_id
-    client.log_param(run_id, "sweep.overrides", " ".join(overrides))
-    return run_id
+def active_experiment_id() -> str:
+    import mlflow
+
+    return mlflow.active_run().info.experiment_id
 
 
-def end_sweep(cfg: TrackingConfig, parent_run_id: str) -> str:
-    """End the parent FINISHED when every child finished, FAILED otherwise; return the status."""
-    client = client_for(cfg)
-    children = child_runs(client, parent_run_id)
-    ok = bool(children) and all(run.info.status == "FINISHED" for run in children)
-    status = "FINISHED" if ok else "FAILED"
-    client.set_terminated(parent_run_id, status)
-    return status
+def log_epoch(row: Mapping[str, float], seconds: float) -> None:
+    """Per-epoch loss/accuracy/val_loss/val_accuracy/gap and the epoch's time; step = epoch (1-based)."""
+    import mlflow
+
+    metrics = {key: float(value) for key, value in row.items() if key != "epoch"}
+    mlflow.log_metrics({**metrics, "epoch_seconds": seconds}, step=int(row["epoch"]))
 
 
-def abandon_sweep(cfg: TrackingConfig, parent_run_id: str) -> None:
-    """At interpreter exit: a parent still RUNNING means the sweep died (KILLED on Ctrl-C)."""
-    client = client_for(cfg)
-    if client.get_run(parent_run_id).info.status != "RUNNING":
-        return
-    interrupted = getattr(sys, "last_type", None) is KeyboardInterrupt
-    client.set_terminated(parent_run_id, "KILLED" if interrupted else "FAILED")
+def log_metrics(values: Mapping[str, float]) -> None:
+    import mlflow
+
+    mlflow.log_metrics(dict(values))
 
 
-def child_runs(client: MlflowClient, parent_run_id: str) -> list[Any]:
-    parent = client.get_run(parent_run_id)
-    return client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-        max_results=10_000,
-    )
+def log_text(text: str, name: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, name)
+
+
+def log_files(paths: Iterable[Path], artifact_dir: str | None = None) -> None:
+    import mlflow
+
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_dir)
+
+
+def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str]) -> None:
+    """The model as an MLflow model with a signature inferred from `example` (a batch of inputs).
+
+    The pip requirements are given, not inferred: inference reloads the model in a fresh Python
+    process (about 10 s per run here, more than a whole 5-epoch training).
+    """
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, np.asarray(model(example, training=False)))
+    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=pip_requirements)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Import what end-of-run model logging needs in a background thread, while the model trains.
+
+    The first `mlflow.keras.log_model` of a process imports the flavor's modules and `mlflow.pyfunc`
+    (some 0.4 s of pydantic model classes). Training with one TensorFlow thread leaves the
+    interpreter lock and a core free most of the time, so done meanwhile it costs the run next to
+    nothing. A failure only means `log_model` does the imports itself, as before.
+    """
+
+    def work() -> None:
+        try:
+            for module in ("mlflow.keras", "mlflow.pyfunc", "mlflow.models"):
+                importlib.import_module(module)
+        except Exception:
+            log.debug("MLflow warm-up failed; model logging will import what it needs", exc_info=True)
+
+    thread = threading.Thread(target=work, name="mlflow-warm-up", daemon=True)
+    thread.start()
+    return thread

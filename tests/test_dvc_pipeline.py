@@ -147,3 +147,78 @@ def test_mlflow_project_train_entry_point_logs_into_its_own_run(reproduced: Path
     assert run.data.params["model.dropout.rate"] == "0.3"
     assert run.data.params["train.epochs"] == "1"
     assert "test_accuracy" in run.data.metrics
+
+
+def _client(repo: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def _runs_of(repo: Path, experiment: str) -> list:
+    client = _client(repo)
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+
+
+def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(reproduced: Path):
+    from pipeline import tracking
+
+    runs = _runs_of(reproduced, "dropout-lab")
+    groups = [r for r in runs if r.data.tags.get(tracking.TAG_SOURCE) == "dvc" and
+              r.data.tags.get(tracking.TAG_ROLE) == "sweep"]  # fmt: skip
+    assert len(groups) >= 1
+    group = groups[-1]  # the first repro's (later tests add their own)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == group.info.run_id]
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    assert {r.info.status for r in [group, *children]} == {"FINISHED"}
+    assert all("test_accuracy" in r.data.metrics for r in children)  # the evaluate stages joined them
+    assert all(len(r.data.tags[tracking.TAG_COMMIT]) == 40 for r in children)
+    logged = {a.path for a in _client(reproduced).list_artifacts(group.info.run_id, "report")}
+    assert "report/comparison.md" in logged
+
+
+def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_experiment(reproduced: Path):
+    """As a new user types it, without --experiment-name: MLflow puts the entry point's run (the
+    sweep's parent) in its Default experiment, so the children and the report must follow it there."""
+    from pipeline import tracking
+
+    done = _run(
+        reproduced, str(VENV_BIN / "mlflow"), "run", ".", "-e", "sweep", "--env-manager", "local",
+        "-P", "rates=0,0.5", "-P", "seeds=1", "-P", "epochs=1",
+    )  # fmt: skip
+    runs = _runs_of(reproduced, "Default")
+    parents = [r for r in runs if r.data.tags.get(tracking.TAG_ROLE) == "sweep"]
+    assert len(parents) == 1, done.stderr[-2000:]
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    assert {r.info.status for r in [parent, *children]} == {"FINISHED"}
+    logged = {a.path for a in _client(reproduced).list_artifacts(parent.info.run_id, "report")}
+    assert "report/comparison.md" in logged
+
+
+def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):
+    """`mlflow run -e main` runs `dvc repro`: a changed training param re-runs both trainings, each a
+    child of the entry point's run (not the entry point's run itself). Leaves the workspace's DVC
+    outputs at the changed param: keep this test last in the module."""
+    repo = reproduced
+    params = repo / "params.yaml"
+    original = _run(repo, "git", "show", "HEAD:params.yaml").stdout  # earlier `exp run -S` may have edited it
+    changed = yaml.safe_load(original)
+    changed["train"]["learning_rate"] = 0.003
+    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+    try:
+        done = _run(
+            repo, str(VENV_BIN / "mlflow"), "run", ".", "-e", "main", "--env-manager", "local",
+            "--experiment-name", "pipeline",
+        )  # fmt: skip
+    finally:
+        params.write_text(original)
+    runs = _runs_of(repo, "pipeline")
+    project = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(project) == 1, done.stderr[-2000:]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == project[0].info.run_id]
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    assert {r.data.params["train.learning_rate"] for r in children} == {"0.003"}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert all("test_accuracy" in r.data.metrics for r in children)

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
-from pipeline.preprocess import ProcessedData
 from training_fixtures import make_tiny_data
 
 from pipeline import metrics
@@ -27,6 +26,7 @@ from pipeline.evaluate import (
 )
 from pipeline.layout import RunFiles, run_dir_files
 from pipeline.params import compose_config
+from pipeline.preprocess import ProcessedData
 
 EVAL = EvalConfig(mc_samples=8, ece_bins=15)
 

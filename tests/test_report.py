@@ -13,23 +13,12 @@ from matplotlib.image import imread
 from mlflow import MlflowClient
 
 from pipeline import tracking
+from pipeline.collect import REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
 from pipeline.config import Settings, load_settings
 from pipeline.errors import UserError
 from pipeline.params import compose_config
-from pipeline.report import (
-    REQUIRED,
-    RunResult,
-    build_report,
-    collect_dvc,
-    collect_mlflow,
-    latest_sweep,
-    markdown_table,
-    mean_history,
-    pooled_reliability,
-    report_from_mlflow,
-    summarize,
-    write_report,
-)
+from pipeline.report import build_report, markdown_table, report_from_mlflow, write_report
+from pipeline.summary import mean_history, pooled_reliability, summarize
 
 # Per (rate, seed): test accuracy and train accuracy (dropout off); the rest derives from these.
 RUNS = {(0.0, 1): (0.90, 1.00), (0.0, 2): (0.92, 0.99), (0.5, 1): (0.95, 0.97), (0.5, 2): (0.96, 0.97)}
@@ -67,8 +56,14 @@ def _history(rate: float) -> pd.DataFrame:
 
 @pytest.fixture
 def store(mlflow_store: str) -> MlflowClient:
-    """A client of the test's own MLflow store (experiment `test`)."""
+    """A client of the test's own MLflow store (experiment `test`), to make runs with."""
     return MlflowClient(mlflow_store)
+
+
+@pytest.fixture
+def tracked(mlflow_store: str) -> tracking.Store:
+    """The same store as the report's code sees it."""
+    return tracking.Store(mlflow_store)
 
 
 def _settings(*overrides: str) -> Settings:
@@ -104,9 +99,9 @@ def _sweep(client: MlflowClient, sweep_id: str = "abcd1234") -> tuple[str, str]:
     return parent, failed
 
 
-def test_mlflow_sweep_gives_one_row_per_rate_with_counts_and_mean_std(store):
+def test_mlflow_sweep_gives_one_row_per_rate_with_counts_and_mean_std(store, tracked):
     parent, failed = _sweep(store)
-    summary = summarize(collect_mlflow(store, parent_run_id=parent))
+    summary = summarize(collect_mlflow(tracked, parent_run_id=parent))
 
     assert [(row["rate"], row["n"]) for row in summary.rows] == [(0.0, 2), (0.5, 2)]
     rate0 = summary.rows[0]
@@ -120,9 +115,9 @@ def test_mlflow_sweep_gives_one_row_per_rate_with_counts_and_mean_std(store):
     assert summary.incomplete[0].missing == list(REQUIRED)
 
 
-def test_mlflow_histories_are_read_per_epoch_and_averaged_per_rate(store):
+def test_mlflow_histories_are_read_per_epoch_and_averaged_per_rate(store, tracked):
     parent, _ = _sweep(store)
-    summary = summarize(collect_mlflow(store, parent_run_id=parent))
+    summary = summarize(collect_mlflow(tracked, parent_run_id=parent))
     assert set(summary.histories) == {"rate 0", "rate 0.5"}
     history = summary.histories["rate 0.5"]
     assert history["epoch"].tolist() == [1, 2, 3]
@@ -150,29 +145,29 @@ def test_build_report_writes_files_and_logs_them_to_the_parent(store, tmp_path):
     assert saved["incomplete"][0]["status"] == "FAILED"
 
 
-def test_default_source_is_the_latest_sweep(store, tmp_path):
+def test_default_source_is_the_latest_sweep(store, tmp_path, tracked):
     _sweep(store, "old00000")
     newest, _ = _sweep(store, "new11111")
-    assert latest_sweep(store, "test") == newest
+    assert latest_sweep(tracked, "test") == newest
     report = report_from_mlflow(_settings(f"report.out_dir={tmp_path / 'r'}"))
     assert f"parent run `{newest}`" in report.read_text()
 
 
-def test_experiment_source_takes_every_training_run_but_no_parent(store):
+def test_experiment_source_takes_every_training_run_but_no_parent(store, tracked):
     _sweep(store, "s1")
     _sweep(store, "s2")
-    results = collect_mlflow(store, experiment="test")
+    results = collect_mlflow(tracked, experiment="test")
     assert len(results) == 10  # 2 sweeps x 5 children; the parents are not training runs
 
 
-def test_an_unknown_parent_run_is_a_user_error(store):
+def test_an_unknown_parent_run_is_a_user_error(store, tracked):
     with pytest.raises(UserError, match="no MLflow run 'nope'"):
-        collect_mlflow(store, parent_run_id="nope")
+        collect_mlflow(tracked, parent_run_id="nope")
 
 
-def test_no_sweep_is_a_user_error_with_the_command_that_makes_one(store):
+def test_no_sweep_is_a_user_error_with_the_command_that_makes_one(store, tracked):
     with pytest.raises(UserError, match=r"python -m pipeline\.train -m"):
-        latest_sweep(store, "test")
+        latest_sweep(tracked, "test")
 
 
 def _dvc_layout(root: Path, rates: list[str]) -> None:

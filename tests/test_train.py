@@ -1,4 +1,5 @@
-"""Training: seeded and deterministic, tracked in MLflow with everything DESIGN.md promises."""
+"""Training: seeded and deterministic, tracked in MLflow with everything a run must record (params,
+per-epoch metrics, tags, artifacts, the model), and never left RUNNING."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from mlflow import MlflowClient
 
 from pipeline import tracking
 from pipeline.config import ConfigError
+from pipeline.fit import build_and_fit
+from pipeline.launch import Launch, Source
 from pipeline.layout import run_dir_files
-from pipeline.train import build_and_fit, check_matrix_rate, train_and_track
+from pipeline.train import check_matrix_rate, train_and_track
 
 
 def test_same_config_and_seed_give_identical_histories(tiny_settings, tiny_data):
@@ -36,7 +39,7 @@ def test_training_learns(tiny_settings, tiny_data):
 
 def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, mlflow_store, tmp_path):
     files = run_dir_files(tmp_path / "run")
-    run_id = train_and_track(tiny_settings, tiny_data, files, tracking.SweepContext(None, "", "hydra"))
+    run_id = train_and_track(tiny_settings, tiny_data, files, Launch(Source.HYDRA))
 
     client = MlflowClient()
     run = client.get_run(run_id)
@@ -73,7 +76,7 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
 
     with (
         pytest.raises(error),
-        tracking.training_run(tiny_settings, tracking.SweepContext(None, "", "hydra"), {}),
+        tracking.training_run(tiny_settings, Launch(Source.HYDRA), {}),
     ):
         build_and_fit(tiny_settings, tiny_data, on_epoch=[explode])
 

@@ -1,0 +1,151 @@
+"""The training loop: seeded runtime, compiled model, `fit` with per-epoch hooks (no tracking, no files).
+
+What tests and benchmarks call directly; `pipeline.train` wraps it in an MLflow run and writes files.
+TensorFlow is imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pipeline.config import Settings, TrainConfig
+
+if TYPE_CHECKING:
+    import keras
+
+    from pipeline.preprocess import ProcessedData
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap"]
+# Called after each epoch with the epoch's history row (1-based `epoch`) and its duration in seconds.
+EpochHook = Callable[[dict[str, float], float], None]
+
+
+@dataclass
+class TrainResult:
+    """A fitted model, its per-epoch history (1-based epochs) and the median epoch time."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    seconds_per_epoch: float
+
+
+def configure_runtime(cfg: TrainConfig) -> None:
+    """Seed every generator and make ops deterministic, so the same config gives the same numbers.
+
+    Thread counts can only be set before TensorFlow runs its first op; later calls (a second
+    training in the same process) keep the threads already chosen.
+    """
+    import keras
+    import tensorflow as tf
+
+    if cfg.threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+        except RuntimeError:
+            log.debug("TensorFlow already initialised; keeping its thread settings")
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+    """Integer labels with sparse cross-entropy: the same loss as one-hot, without the copy."""
+    import keras
+
+    optimizer = keras.optimizers.get(
+        {"class_name": cfg.optimizer, "config": {"learning_rate": cfg.learning_rate}}
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=cfg.steps_per_execution,
+    )
+
+
+def _epoch_recorder(on_epoch: Sequence[EpochHook]) -> Any:
+    """A Keras callback that times epochs, keeps the history rows and tells `on_epoch` hooks."""
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, float]] = []
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+            logs = logs or {}
+            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]}}
+            row["gap"] = row["accuracy"] - row["val_accuracy"]
+            self.rows.append(row)
+            for hook in on_epoch:
+                hook(row, self.seconds[-1])
+
+    return EpochRecorder()
+
+
+def log_epoch_line(row: dict[str, float], seconds: float) -> None:
+    """One concise line per epoch, for logs where a progress bar would be noise."""
+    log.info(
+        "epoch %d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  gap %+.4f  (%.1fs)",
+        row["epoch"], row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
+        row["gap"], seconds,
+    )  # fmt: skip
+
+
+def fit(
+    model: keras.Model, data: ProcessedData, cfg: TrainConfig, on_epoch: Sequence[EpochHook] = ()
+) -> TrainResult:
+    """Fit on the training split, validating on the held-out split after every epoch."""
+    hooks = list(on_epoch)
+    show_bar = cfg.progress and sys.stdout.isatty()
+    if cfg.progress and not show_bar:
+        hooks.append(log_epoch_line)
+    recorder = _epoch_recorder(hooks)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        validation_data=(data.x_val, data.y_val),
+        shuffle=True,
+        callbacks=[recorder],
+        verbose=1 if show_bar else 0,
+    )
+    history = pd.DataFrame(recorder.rows, columns=HISTORY_COLUMNS)
+    return TrainResult(model, history, float(pd.Series(recorder.seconds).median()))
+
+
+def build_and_fit(settings: Settings, data: ProcessedData, on_epoch: Sequence[EpochHook] = ()) -> TrainResult:
+    """The whole training of one config, without tracking: what tests and benchmarks call."""
+    from pipeline.model import build_model
+
+    configure_runtime(settings.train)
+    model = build_model(
+        settings.model,
+        input_dim=data.x_train.shape[1],
+        num_classes=int(data.y_train.max()) + 1,
+        seed=settings.train.seed,
+    )
+    compile_model(model, settings.train)
+    return fit(model, data, settings.train, on_epoch)
+
+
+def final_metrics(history: pd.DataFrame) -> dict[str, float]:
+    """The last epoch's numbers, as `dvc metrics show` tabulates them."""
+    last = history.iloc[-1]
+    metrics = {key: round(float(last[key]), 6) for key in HISTORY_COLUMNS[1:]}
+    return {**metrics, "epochs": len(history)}
