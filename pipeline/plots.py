@@ -141,6 +141,11 @@ def confusion_plot(matrix: np.ndarray, title: str = "Confusion matrix (test set)
     return fig
 
 
+# Matplotlib writes its version into every PNG ("Software"): drop it, so a PNG's bytes depend on
+# the figure alone and a library upgrade does not change every committed report figure.
+_PNG_METADATA: dict[str, str | None] = {"Software": None}
+
+
 def save_figure(fig: Figure, path: Path | str) -> None:
     """Write a PNG atomically, so a reader (DVC, MLflow, a browser) never sees half of one."""
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png"))
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png", metadata=_PNG_METADATA))
