@@ -339,7 +339,7 @@ def test_a_forced_rerun_in_another_clone_reproduces_the_lock_byte_for_byte(repro
     _run(clone, DVC, "repro", "--force")
     changed = _run(clone, "git", "status", "--porcelain").stdout
     assert changed == "", (
-        f"a forced re-run changed:\n{changed}\n{_run(clone, 'git', 'diff', 'dvc.lock').stdout}"
+        f"a forced re-run changed:\n{changed}\n{_run(clone, 'git', 'diff', 'HEAD', 'dvc.lock').stdout}"
     )
 
 
