@@ -53,9 +53,15 @@ COMMITTED = [
 CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/rate_{r}" for r in RATES)]
 
 
-def _run(repo: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    repo: Path, *args: str, ok: bool = True, default_store: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo`; MLflow logs to the repo's mlflow.db, named explicitly unless
+    `default_store` (then the code must find that store itself, as for a user)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
+    if default_store:
+        del env["MLFLOW_TRACKING_URI"]
     for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID"):
         env.pop(key, None)
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
@@ -350,13 +356,14 @@ def _queue_idle(repo: Path) -> bool:
 
 def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reproduced: Path):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: both rows in `dvc exp show`, and every
-    training of both in MLflow. The store exists already (the baseline `dvc repro` made it), so the
-    workers never race to create it."""
+    training of both in the repo's default MLflow store, although each worker runs in a temporary
+    clone that DVC deletes afterwards. The store exists already (the baseline `dvc repro` made it),
+    so the workers never race to create it."""
     repo = reproduced
     for name, rate in (("queued-a", "0.003"), ("queued-b", "0.02")):
         _run(repo, DVC, "exp", "run", "--queue", "-n", name, "-S", f"train.learning_rate={rate}")
     try:
-        _run(repo, DVC, "queue", "start", "-j", "2")
+        _run(repo, DVC, "queue", "start", "-j", "2", default_store=True)
         deadline = time.monotonic() + 900  # a wait for the workers, not a speed check
         while not _queue_idle(repo):
             assert time.monotonic() < deadline, _run(repo, DVC, "queue", "status").stdout
