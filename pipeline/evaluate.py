@@ -238,11 +238,25 @@ def evaluate_and_log(
 
 
 def read_run_info(files: RunFiles, make_it: str) -> dict[str, Any]:
-    """The training run's hand-over (`run.json`), or a UserError naming the command that makes it."""
+    """What the model was trained on and with (`run.json`: data fingerprint, rate, seed), or a
+    UserError naming the command that makes it."""
     for needed in (files.model, files.run_info, files.history):
         if not needed.exists():
             raise UserError(f"no trained model: {needed} is missing. Make it with: {make_it}")
     return json.loads(files.run_info.read_text())
+
+
+def training_run(files: RunFiles) -> tuple[str, str] | None:
+    """(run id, tracking URI) of the MLflow run that trained the model, if this store has it.
+
+    None when the hand-over is missing (the model came from `dvc pull` or another clone) or the
+    run is not in the store it names.
+    """
+    if not files.mlflow_run.is_file():
+        return None
+    hand_over = json.loads(files.mlflow_run.read_text())
+    run_id, uri = hand_over["run_id"], hand_over["tracking_uri"]
+    return (run_id, uri) if tracking.Store(uri).has_run(run_id) else None
 
 
 def load_trained(path: Path) -> keras.Model:
@@ -281,13 +295,14 @@ def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluat
         load_trained(files.model), data, pd.read_csv(files.history), settings.eval, int(info["seed"])
     )
     written = write_evaluation(evaluation, files)
-    if tracking.Store(info["tracking_uri"]).has_run(info["run_id"]):
-        with tracking.joined_run(info["run_id"], info["tracking_uri"]):
+    trained_in = training_run(files)
+    if trained_in is not None:
+        with tracking.joined_run(*trained_in):
             log_evaluation(evaluation, written)
     else:
         log.warning(
-            "MLflow run %s is not in %s: metrics written to %s only",
-            info["run_id"], info["tracking_uri"], files.eval_metrics,
+            "the MLflow run that trained %s is not known here (%s): metrics written to %s only",
+            files.model, files.mlflow_run, files.eval_metrics,
         )  # fmt: skip
     _log_summary(evaluation.metrics, files)
     return evaluation

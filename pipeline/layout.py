@@ -2,6 +2,10 @@
 
 Under DVC (stages read `params.yaml`), each rate of the matrix has fixed paths that `dvc.yaml`
 declares; an interactive Hydra run keeps everything in its own output folder.
+
+The MLflow hand-over (which run evaluation logs into) is kept apart from what training writes into
+the model folder: under DVC that folder is a stage output, and a run id in it would give every
+training of the same config a different hash (and a new `dvc.lock`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class RunFiles:
     eval_metrics: Path
     confusion: Path
     plots_dir: Path
+    mlflow_run: Path  # JSON: the MLflow run id and store, so evaluation logs into the training's run
 
     @property
     def model(self) -> Path:
@@ -29,7 +34,7 @@ class RunFiles:
 
     @property
     def run_info(self) -> Path:
-        """JSON with the MLflow run id, so evaluation logs into the run that trained the model."""
+        """JSON with what the model was trained on and with (data fingerprint, rate, seed): no run id."""
         return self.model_dir / "run.json"
 
 
@@ -48,6 +53,8 @@ def dvc_files(rate_as_written: str, root: Path | None = None) -> RunFiles:
         eval_metrics=base / "metrics" / "eval" / f"{tag}.json",
         confusion=base / "plots" / "confusion" / f"{tag}.csv",
         plots_dir=base / "plots" / "png" / tag,
+        # not a DVC output: git- and DVC-ignored, beside Hydra's run folders
+        mlflow_run=base / "outputs" / "dvc" / f"{tag}.mlflow_run.json",
     )
 
 
@@ -60,4 +67,5 @@ def run_dir_files(run_dir: Path) -> RunFiles:
         eval_metrics=run_dir / "eval_metrics.json",
         confusion=run_dir / "confusion.csv",
         plots_dir=run_dir,
+        mlflow_run=run_dir / "mlflow_run.json",
     )

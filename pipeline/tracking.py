@@ -48,9 +48,23 @@ FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 _MAX_RESULTS = 10_000
 
 
+# Set by DVC for every stage command: the repo DVC was started in.
+DVC_ROOT_ENV = "DVC_ROOT"
+
+
+def store_root() -> Path:
+    """Where the default store lives: the repo DVC runs in, else the project root.
+
+    A `dvc queue` worker runs the stages in a temporary clone (`.dvc/tmp/exps/tmpXXXX`, deleted
+    when the experiment ends), where the project root is that clone, while DVC_ROOT still names
+    the repo the queue belongs to: the trainings of queued experiments must land in its store.
+    """
+    return Path(os.environ.get(DVC_ROOT_ENV) or PROJECT_ROOT)
+
+
 def default_tracking_uri() -> str:
     """The embedded SQLite store at the project root, whatever the working directory."""
-    return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    return f"sqlite:///{store_root() / 'mlflow.db'}"
 
 
 def resolve_tracking_uri(cfg: TrackingConfig) -> str:
@@ -60,7 +74,7 @@ def resolve_tracking_uri(cfg: TrackingConfig) -> str:
 
 def _artifact_location(uri: str) -> str | None:
     """Keep artifacts beside the default store (`mlartifacts/` at the root), not in the cwd."""
-    return (PROJECT_ROOT / "mlartifacts").as_uri() if uri == default_tracking_uri() else None
+    return (store_root() / "mlartifacts").as_uri() if uri == default_tracking_uri() else None
 
 
 def git_tags(root: os.PathLike[str] | str = PROJECT_ROOT) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from pipeline import tracking
-from pipeline.atomic import write_json_atomic, write_text_atomic, write_with
+from pipeline.atomic import write_json_atomic, write_text_atomic
 from pipeline.config import CONF_DIR, ConfigError, Settings, project_path
 from pipeline.fit import TrainResult, build_and_fit, final_metrics
 from pipeline.launch import Launch
@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def write_outputs(result: TrainResult, files: RunFiles, run_info: dict[str, Any]) -> None:
-    """Model, run id, history and final metrics, each written atomically."""
+    """Model (byte-reproducible), run info, history and final metrics, each written atomically."""
+    from pipeline.model_file import save_model
     from pipeline.plots import learning_curves, save_figure
 
-    write_with(files.model, lambda tmp: result.model.save(tmp))
+    save_model(result.model, files.model)
     write_json_atomic(files.run_info, run_info)
     write_text_atomic(files.history, result.history.to_csv(index=False, float_format="%.6f"))
     write_json_atomic(files.train_metrics, final_metrics(result.history))
@@ -75,15 +76,19 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     with tracking.training_run(settings, launch, tags) as run_id:
         result = build_and_fit(settings, data, on_epoch=[tracking.log_epoch, warm_up_after_first_epoch])
         run_info = {
-            "run_id": run_id,
-            "experiment_id": tracking.active_experiment_id(),
-            "tracking_uri": tracking.resolve_tracking_uri(settings.tracking),
             "data_fingerprint": data.fingerprint,
             "dropout_rate": settings.model.dropout.rate,
             "dropout_impl": settings.model.dropout.impl,
             "seed": settings.train.seed,
         }
         write_outputs(result, files, run_info)
+        # apart from the model folder (a DVC output): a random run id there would change its hash
+        hand_over = {
+            "run_id": run_id,
+            "experiment_id": tracking.active_experiment_id(),
+            "tracking_uri": tracking.resolve_tracking_uri(settings.tracking),
+        }
+        write_json_atomic(files.mlflow_run, hand_over)
         log_outputs(result, settings, files)
         if launch.evaluates_inline:
             from pipeline.evaluate import evaluate_and_log

@@ -21,7 +21,7 @@ LAYERS = {
         "tracking",
     ],
     "data": ["download", "idx", "preprocess"],
-    "model": ["dropout", "layers", "model"],
+    "model": ["dropout", "layers", "model", "model_file"],
     "fit": ["fit"],
     "evaluate": ["evaluate"],
     "report": ["collect", "summary", "report"],

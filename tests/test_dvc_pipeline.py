@@ -1,5 +1,12 @@
 """The whole DVC pipeline in a real git repo: a temporary copy of this one, on synthetic data
-served as a local mirror, with a tiny net. `dvc repro`, `dvc exp run -S`, `dvc metrics show`."""
+served as a local mirror, with a tiny net, as a DVC user works with it: `dvc repro`, results
+committed with the code, `dvc exp run -S` (the README's examples), `dvc exp show`, `dvc metrics
+diff`, `dvc plots diff`, a folder remote pushed to and pulled from, queued experiments, and a
+forced re-run that must reproduce the committed `dvc.lock` byte for byte.
+
+The tests share one repo and run in file order: the baseline commit is made once, experiments
+are added to it, and the workspace is put back to the baseline after each test that moves it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,32 +26,42 @@ from synthetic import write_synthetic_mnist
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
+RATES = ("0.0", "0.5")
 
-# A preset the copy's conf/ gets, so DVC's own Hydra composition (`dvc exp run -S`) keeps it.
-TINY_PRESET = """# @package _global_
-data:
-  mirrors: ['{mirror}']
-  files:
-    train_images: {{md5: {train_images}}}
-    train_labels: {{md5: {train_labels}}}
-    test_images: {{md5: {test_images}}}
-    test_labels: {{md5: {test_labels}}}
-model:
-  hidden_units: [16]
-train:
-  epochs: 2
-eval:
-  mc_samples: 3
-tracking:
-  log_model: false
-sweep:
-  rates: [0.0, 0.5]
-"""
+# Tiny settings merged into the copy's conf/config.yaml (its `_self_`), so DVC's own Hydra
+# composition keeps them and presets (`-S experiment=small_data`) still layer on top.
+TINY: dict[str, Any] = {
+    "data": {"files": {}},  # mirrors and md5s of the synthetic files: filled in by the fixture
+    "model": {"hidden_units": [16]},
+    "train": {"epochs": 2},
+    "eval": {"mc_samples": 3},
+    "tracking": {"log_model": False},
+    "sweep": {"rates": [0.0, 0.5]},
+}
+# What a DVC user commits beside the code: small results (`cache: false`). Large ones are cached.
+COMMITTED = [
+    "dvc.lock",
+    "data/processed/mnist.json",
+    *(f"metrics/{kind}/rate_{r}.json" for kind in ("train", "eval") for r in RATES),
+    *(f"plots/history/rate_{r}.csv" for r in RATES),
+    *(f"plots/confusion/rate_{r}.csv" for r in RATES),
+    *(f"plots/png/rate_{r}/{name}" for r in RATES for name in ("reliability.csv", "reliability.png",
+                                                                "confusion.png")),
+    *(f"reports/{name}" for name in ("comparison.md", "comparison.json", "learning_curves.csv")),
+    *(f"reports/{name}.png" for name in ("learning_curves", "gap_vs_rate", "reliability")),
+]  # fmt: skip
+CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/rate_{r}" for r in RATES)]
 
 
-def _run(repo: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    repo: Path, *args: str, ok: bool = True, default_store: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in `repo`; MLflow logs to the repo's mlflow.db, named explicitly unless
+    `default_store` (then the code must find that store itself, as for a user)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
+    if default_store:
+        del env["MLFLOW_TRACKING_URI"]
     for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID"):
         env.pop(key, None)
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
@@ -51,9 +70,21 @@ def _run(repo: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess
     return done
 
 
+def _git(repo: Path, *args: str) -> str:
+    return _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", *args).stdout
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merge(base[key], value) if both else value
+    return merged
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git repo holding this project's files (committed or not, minus ignored ones) + the preset."""
+    """A git repo holding this project's files (committed or not, minus ignored ones), tiny settings."""
     base = tmp_path_factory.mktemp("dvc")
     mirror = base / "mirror"
     md5s = write_synthetic_mnist(mirror, n_train=300, n_test=60, seed=0)
@@ -61,25 +92,38 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
+    # Only the code and config: committed results of the real pipeline are not this copy's.
+    skipped = ("bench/", "tests/", "metrics/", "plots/", "reports/", "data/", "dvc.lock")
     for name in listed:
-        if (ROOT / name).is_file() and not name.startswith(("bench/", "tests/")):
+        if (ROOT / name).is_file() and not name.startswith(skipped):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
-    (repo / "conf" / "experiment" / "tiny.yaml").write_text(TINY_PRESET.format(mirror=mirror, **md5s))
+    tiny = _merge(
+        TINY, {"data": {"mirrors": [str(mirror)], "files": {k: {"md5": v} for k, v in md5s.items()}}}
+    )
     config = repo / "conf" / "config.yaml"
-    config.write_text(config.read_text().replace("  - experiment: null", "  - experiment: tiny"))
+    config.write_text(yaml.safe_dump(_merge(yaml.safe_load(config.read_text()), tiny), sort_keys=False))
     _run(repo, sys.executable, "-m", "pipeline.params")
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
-    _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy")
+    _git(repo, "commit", "-qm", "copy")
     return repo
 
 
 @pytest.fixture(scope="module")
 def reproduced(repo: Path) -> Path:
-    """The copy after one whole `dvc repro`."""
+    """The copy after one whole `dvc repro`, its small results committed: the baseline."""
     _run(repo, DVC, "repro")
+    _run(repo, "git", "add", "-A")
+    _git(repo, "commit", "-qm", "results")
     return repo
+
+
+def _restore_baseline(repo: Path) -> None:
+    """Put the workspace back to HEAD (params, lock, small results) and its cached outputs."""
+    _run(repo, "git", "reset", "-q", "--hard")
+    _run(repo, "git", "clean", "-fdq")  # results of rates HEAD does not sweep (not ignored ones)
+    _run(repo, DVC, "checkout", "--force")
 
 
 def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
@@ -116,12 +160,87 @@ def test_a_training_param_reruns_training_never_the_data_stages(reproduced: Path
     assert ran == {"train@0.0", "train@0.5"}
 
 
-def test_exp_run_set_param_composes_conf_and_exp_show_has_metrics(reproduced: Path):
+def _rows(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`dvc exp show --json` rows by name: the workspace, each commit (by rev) and each experiment."""
+    rows: dict[str, dict[str, Any]] = {}
+    for commit in table:
+        rows[commit["rev"]] = commit["data"]
+        for experiment in commit.get("experiments") or []:
+            for rev in experiment["revs"]:
+                rows[rev["name"]] = {**rev["data"], "rev": rev["rev"]}
+    return rows
+
+
+def _test_accuracy(row: dict[str, Any], rate: str) -> float:
+    """The row's own test accuracy for `rate`: a number, not DVC's `!` (unreadable) or `-` (absent)."""
+    found = row["metrics"].get(f"metrics/eval/rate_{rate}.json")
+    assert found and "data" in found, f"rev {row['rev']}: no metrics/eval/rate_{rate}.json: {found}"
+    return found["data"]["test_accuracy"]
+
+
+def _params(row: dict[str, Any]) -> dict[str, Any]:
+    return row["params"]["params.yaml"]["data"]
+
+
+def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):
     repo = reproduced
-    _run(repo, DVC, "exp", "run", "-S", "train.epochs=1", "-n", "one-epoch")
-    table = json.loads(_run(repo, DVC, "exp", "show", "--json").stdout)
-    text = json.dumps(table)
-    assert "one-epoch" in text and "test_accuracy" in text
+    tracked = set(_git(repo, "ls-files").split())
+    assert set(COMMITTED) <= tracked
+    assert not any(name.startswith(("models/", "data/raw/")) or name.endswith(".npz") for name in tracked)
+    assert _git(repo, "status", "--porcelain") == ""  # nothing DVC wrote was left out of the commit
+    ignored = _run(repo, "git", "check-ignore", *CACHED).stdout.split()
+    assert ignored == CACHED
+    # Kept small enough to commit on every run: PNGs a few tens of kB, the per-sample confusion
+    # CSVs a few bytes per test image (see the README for the numbers of the real MNIST run).
+    for name in COMMITTED:
+        if name.endswith(".png"):
+            assert (repo / name).stat().st_size < 100_000, name
+
+
+def test_readme_exp_examples_give_rows_with_their_own_metrics(reproduced: Path):
+    """The README's `dvc exp run` examples, scaled down: each row has its own params and metrics."""
+    repo = reproduced
+    baseline = _git(repo, "rev-parse", "HEAD").strip()
+    try:
+        _run(
+            repo, DVC, "exp", "run", "-n", "two-rates", "-S", "train.epochs=1", "-S", "sweep.rates=[0.0,0.3]"
+        )
+        _restore_baseline(repo)  # each experiment starts from the baseline, not from the previous one
+        _run(repo, DVC, "exp", "run", "-n", "small-data", "-S", "experiment=small_data",
+             "-S", "data.train_size=120", "-S", "train.epochs=3")  # fmt: skip
+    finally:
+        _restore_baseline(repo)
+    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
+    base, two, small = rows[baseline], rows["two-rates"], rows["small-data"]
+
+    assert _params(base)["train"]["epochs"] == 2 and _params(base)["data"]["train_size"] is None
+    assert _params(two)["train"]["epochs"] == 1 and _params(two)["sweep"]["rates"] == [0.0, 0.3]
+    assert _params(small)["train"]["epochs"] == 3 and _params(small)["data"]["train_size"] == 120
+    accuracies = {
+        name: _test_accuracy(row, "0.0") for name, row in (("base", base), ("two", two), ("small", small))
+    }
+    assert all(0.0 <= value <= 1.0 for value in accuracies.values())
+    assert 0.0 <= _test_accuracy(two, "0.3") <= 1.0 and 0.0 <= _test_accuracy(small, "0.5") <= 1.0
+    # A different config gives different numbers: each row reads its own commit, not the workspace.
+    assert len(set(accuracies.values())) == 3, accuracies
+
+
+def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp_path: Path):
+    repo = reproduced
+    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
+    old, new = _git(repo, "rev-parse", "HEAD").strip(), rows["small-data"]["rev"]
+
+    diff = json.loads(_run(repo, DVC, "metrics", "diff", old, new, "--json").stdout)
+    accuracy = diff["metrics/eval/rate_0.5.json"]["test_accuracy"]
+    assert isinstance(accuracy["old"], float) and isinstance(accuracy["new"], float)
+    assert accuracy["diff"] == pytest.approx(accuracy["new"] - accuracy["old"])
+    assert "epochs" in diff["metrics/train/rate_0.5.json"]  # 2 -> 3
+
+    out = tmp_path / "plots"
+    _run(repo, DVC, "plots", "diff", old, new, "-o", str(out))
+    html = (out / "index.html").read_text()
+    assert old[:7] in html and new[:7] in html  # both revisions' data are in the rendered page
+    assert "val_loss" in html and "predicted" in html  # learning curves and confusion matrices
 
 
 def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
@@ -195,6 +314,79 @@ def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_exper
     assert {r.info.status for r in [parent, *children]} == {"FINISHED"}
     logged = {a.path for a in _client(reproduced).list_artifacts(parent.info.run_id, "report")}
     assert "report/comparison.md" in logged
+
+
+def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_reproduce(reproduced: Path):
+    """The default remote (a folder beside the repo, from .dvc/config) shares the cache: no retraining."""
+    repo = reproduced
+    pushed = _run(repo, DVC, "push").stdout
+    remote = repo.parent / "dropout-lab-dvc-remote"
+    assert remote.is_dir() and any(remote.rglob("*")), pushed
+    clone = repo.parent / "clone"
+    _run(repo.parent, "git", "clone", "-q", str(repo), str(clone))
+    # the clone's default remote resolves beside the clone: point it at the same folder (the README's
+    # `dvc remote modify --local`, the per-machine setting that is never committed)
+    _run(clone, DVC, "remote", "modify", "--local", "shared", "url", str(remote))
+    _run(clone, DVC, "pull")
+    status = _run(clone, DVC, "status").stdout
+    assert "Data and pipelines are up to date" in status, status
+    again = _run(clone, DVC, "repro").stdout
+    assert "Running stage" not in again and "Data and pipelines are up to date" in again, again
+    for name in ("models/rate_0.5/model.keras", "data/processed/mnist.npz"):
+        assert (clone / name).read_bytes() == (repo / name).read_bytes()
+
+
+def test_a_forced_rerun_in_another_clone_reproduces_the_lock_byte_for_byte(reproduced: Path):
+    """Same config and seed, another folder and time: every output, models included, has the same
+    bytes, so `dvc.lock` and the committed small results do not change."""
+    clone = reproduced.parent / "clone"
+    if not (clone / "models").is_dir():
+        pytest.skip("needs the pulled clone of the previous test")
+    _run(clone, DVC, "repro", "--force")
+    changed = _run(clone, "git", "status", "--porcelain").stdout
+    assert changed == "", (
+        f"a forced re-run changed:\n{changed}\n{_run(clone, 'git', 'diff', 'HEAD', 'dvc.lock').stdout}"
+    )
+
+
+def _queue_idle(repo: Path) -> bool:
+    status = _run(repo, DVC, "queue", "status").stdout
+    return not any(word in status for word in ("Queued", "Running"))
+
+
+def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reproduced: Path):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both rows in `dvc exp show`, and every
+    training of both in the repo's default MLflow store, although each worker runs in a temporary
+    clone that DVC deletes afterwards. The store exists already (the baseline `dvc repro` made it),
+    so the workers never race to create it."""
+    repo = reproduced
+    for name, rate in (("queued-a", "0.003"), ("queued-b", "0.02")):
+        _run(repo, DVC, "exp", "run", "--queue", "-n", name, "-S", f"train.learning_rate={rate}")
+    try:
+        _run(repo, DVC, "queue", "start", "-j", "2", default_store=True)
+        deadline = time.monotonic() + 900  # a wait for the workers, not a speed check
+        while not _queue_idle(repo):
+            assert time.monotonic() < deadline, _run(repo, DVC, "queue", "status").stdout
+            time.sleep(5)
+    finally:
+        _run(repo, DVC, "queue", "stop", ok=False)
+    status = _run(repo, DVC, "queue", "status").stdout
+    assert "Failed" not in status, status + _run(repo, DVC, "queue", "logs", "queued-a", ok=False).stdout
+    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
+    for name, rate in (("queued-a", 0.003), ("queued-b", 0.02)):
+        assert _params(rows[name])["train"]["learning_rate"] == rate
+        assert all(0.0 <= _test_accuracy(rows[name], r) <= 1.0 for r in RATES)
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("dropout-lab")
+    runs = client.search_runs([experiment.experiment_id], "params.`train.learning_rate` != '0.001'")
+    trained = sorted(
+        (r.data.params["train.learning_rate"], r.data.params["model.dropout.rate"]) for r in runs
+    )
+    assert trained == [("0.003", "0.0"), ("0.003", "0.5"), ("0.02", "0.0"), ("0.02", "0.5")]
+    assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)
 
 
 def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):

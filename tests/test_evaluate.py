@@ -150,13 +150,13 @@ def _training_run(tmp_path: Path, trained, data: ProcessedData, uri: str, finger
     model, history = trained
     with mlflow.start_run(experiment_id=MlflowClient().get_experiment_by_name("test").experiment_id) as run:
         mlflow.log_metric("val_loss", 0.5, step=1)
-    info = {"run_id": run.info.run_id, "tracking_uri": uri, "seed": 3,
-            "data_fingerprint": fingerprint or data.fingerprint}  # fmt: skip
+    info = {"seed": 3, "data_fingerprint": fingerprint or data.fingerprint}
     files = run_dir_files(tmp_path / "run")
     files.model_dir.mkdir(parents=True)
     model.save(files.model)
     history.to_csv(files.history, index=False)
     files.run_info.write_text(json.dumps(info))
+    files.mlflow_run.write_text(json.dumps({"run_id": run.info.run_id, "tracking_uri": uri}))
     return files
 
 
@@ -171,7 +171,7 @@ def test_evaluation_logs_into_the_training_run_and_starts_no_new_run(
     trained, processed, tmp_path, mlflow_store
 ):
     files = _training_run(tmp_path, trained, processed, mlflow_store)
-    run_id = json.loads(files.run_info.read_text())["run_id"]
+    run_id = json.loads(files.mlflow_run.read_text())["run_id"]
 
     evaluation = run_evaluation(_settings(), files, "python -m pipeline.train")
 

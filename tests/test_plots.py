@@ -101,6 +101,16 @@ def test_save_figure_writes_a_real_png_and_no_temp_file(tmp_path: Path):
     assert [p.name for p in target.parent.iterdir()] == ["curves.png"]
 
 
+def test_saved_png_bytes_depend_on_the_figure_alone(tmp_path: Path):
+    """No matplotlib version (or date) stamped in: the same figure gives the same bytes."""
+    save_figure(learning_curves({"a": _history(0.0)}), tmp_path / "a.png")
+    save_figure(learning_curves({"a": _history(0.0)}), tmp_path / "b.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert data == (tmp_path / "b.png").read_bytes()
+    assert b"Software" not in data and b"atplotlib" not in data
+    assert len(data) < 50_000  # a palette PNG: small enough to commit on every run
+
+
 def test_plots_metrics_and_report_do_not_import_tensorflow():
     probe = (
         "import sys\nimport pipeline.metrics, pipeline.plots, pipeline.report\n"

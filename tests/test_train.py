@@ -63,8 +63,8 @@ def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, 
     model_info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
     assert model_info.signature is not None
 
-    info = json.loads(files.run_info.read_text())
-    assert info["run_id"] == run_id
+    assert json.loads(files.mlflow_run.read_text())["run_id"] == run_id
+    assert "run_id" not in json.loads(files.run_info.read_text())  # the model folder has no run id
     assert files.model.exists() and files.history.exists()
     assert json.loads(files.train_metrics.read_text())["epochs"] == tiny_settings.train.epochs
 
