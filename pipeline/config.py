@@ -91,6 +91,13 @@ class TrainConfig(_Strict):
             raise ValueError("Nesterov momentum needs train.momentum > 0")
         return value
 
+    @field_validator("lr_decay")
+    @classmethod
+    def _decay_needs_a_schedule(cls, decay: float, info: ValidationInfo) -> float:
+        if decay != 1.0 and info.data.get("lr_schedule") == "none":
+            raise ValueError("has no effect with train.lr_schedule=none: choose exponential or step")
+        return decay
+
 
 class TrackingConfig(_Strict):
     uri: str | None

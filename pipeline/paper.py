@@ -255,15 +255,10 @@ def _mc_summary(runs: pd.DataFrame) -> str:
     return "; ".join(cells) + f" vs weight scaling {part['test_error'].mean():.2f} (%)"
 
 
-def save(fig: Figure, path: Path) -> None:
-    """Render a figure to PNG atomically (same as pipeline.plots.save_figure)."""
-    from pipeline.plots import save_figure
-
-    save_figure(fig, path)
-
-
 def write_paper_report(runs: pd.DataFrame, seconds: Mapping[str, float | None], out_dir: Path) -> list[Path]:
     """The table (paper_comparison.md) and every figure whose preset has finished runs."""
+    from pipeline.plots import save_figure
+
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "paper_comparison.md"
     write_text_atomic(table, comparison_table(runs, seconds))
@@ -276,7 +271,7 @@ def write_paper_report(runs: pd.DataFrame, seconds: Mapping[str, float | None], 
     for name, (preset, draw) in figures.items():
         if _finished(runs, preset).empty:
             continue
-        save(draw(runs), out_dir / name)
+        save_figure(draw(runs), out_dir / name)
         written.append(out_dir / name)
     return written
 
