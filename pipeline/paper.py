@@ -5,15 +5,13 @@ The figures take a pandas DataFrame of runs, one row per training run, with the 
 runs (`runs_frame`) or from any table with those columns (tests use synthetic ones). Error is
 `1 - test_accuracy`, in percent; p is the paper's keep probability, `1 - model.dropout.rate`.
 Only finished runs count; a figure's points are the mean over seeds with +- one std as error bars.
-
-    MLFLOW_TRACKING_URI=sqlite:////work/paper-runs/mlflow.db python -m pipeline.paper [out_dir]
+`pipeline.paper_report` draws them from the tracking store.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,21 +281,3 @@ def preset_of(overrides: str) -> str | None:
     """The paper preset a sweep ran (from its `sweep.overrides` param), if any."""
     found = _PRESET.search(overrides)
     return found.group(1) if found and found.group(1) in PRESETS else None
-
-
-def main(argv: list[str]) -> None:
-    """Draw the figures and the table from the latest sweep of each paper preset in the store."""
-    from pipeline.errors import reported_as_exit
-
-    with reported_as_exit():
-        from pipeline.paper_runs import latest_preset_runs
-
-        out_dir = Path(argv[0]) if argv else Path("reports") / "paper"
-        presets = latest_preset_runs()
-        runs = runs_frame(presets)
-        for path in write_paper_report(runs, {p.preset: p.seconds for p in presets}, out_dir):
-            print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -24,7 +24,7 @@ LAYERS = {
     "model": ["dropout", "layers", "model"],
     "fit": ["recipe", "fit"],
     "evaluate": ["evaluate"],
-    "report": ["collect", "summary", "report", "paper", "paper_runs"],
+    "report": ["collect", "summary", "report", "paper", "paper_report"],
     "stages": ["train", "sweep_callback"],
 }
 RANK = {f"pipeline.{name}": rank for rank, names in enumerate(LAYERS.values()) for name in names}

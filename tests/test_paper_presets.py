@@ -15,7 +15,7 @@ import pytest
 from synthetic import SyntheticMnist, synthetic_overrides
 
 from pipeline.paper import runs_frame, write_paper_report
-from pipeline.paper_runs import latest_preset_runs
+from pipeline.paper_report import latest_preset_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -60,7 +60,7 @@ def test_each_paper_preset_runs_in_miniature_and_the_report_draws_them(
         assert "Traceback" not in done.stderr
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    presets = {run.preset: run for run in latest_preset_runs()}
+    presets = {run.preset: run for run in latest_preset_runs(synthetic_mnist.settings.tracking)}
     assert sorted(presets) == sorted(MINIATURES)
     assert all(run.seconds is not None and run.seconds > 0 for run in presets.values())
     runs = runs_frame(presets.values())

@@ -13,10 +13,10 @@ import yaml
 from training_fixtures import make_tiny_data, tiny_settings_with
 
 from pipeline.config import ConfigError, load_settings
+from pipeline.fit import build_and_fit, compile_model
 from pipeline.model import build_model
 from pipeline.params import compose_config
 from pipeline.recipe import build_optimizer, early_stopping, steps_per_epoch
-from pipeline.fit import build_and_fit, compile_model
 
 SGD = ["train.optimizer=sgd", "train.learning_rate=0.1"]
 
