@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pipeline.errors import UserError
 
@@ -70,9 +70,33 @@ class TrainConfig(_Strict):
     optimizer: Literal["adam", "sgd", "rmsprop", "adamw", "nadam"]
     learning_rate: Annotated[float, Field(gt=0.0)]
     seed: Annotated[int, Field(ge=0)]
+    # SGD only (Keras' SGD is the optimizer with these knobs); 0 / false = plain SGD.
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)]
+    nesterov: bool
+    lr_schedule: Literal["none", "exponential", "step"]
+    lr_decay: Annotated[float, Field(gt=0.0, le=1.0)]
+    lr_decay_epochs: Annotated[int, Field(gt=0)]
+    early_stopping_patience: Annotated[int, Field(gt=0)] | None
     steps_per_execution: Annotated[int, Field(gt=0)]
     threads: Annotated[int, Field(ge=0)]
     progress: bool
+
+    @field_validator("momentum", "nesterov")
+    @classmethod
+    def _sgd_only(cls, value: float | bool, info: ValidationInfo) -> float | bool:
+        optimizer = info.data.get("optimizer")
+        if value and optimizer != "sgd":
+            raise ValueError(f"applies to train.optimizer=sgd only, not {optimizer!r}; set it to 0/false")
+        if info.field_name == "nesterov" and value and not info.data.get("momentum"):
+            raise ValueError("Nesterov momentum needs train.momentum > 0")
+        return value
+
+    @field_validator("lr_decay")
+    @classmethod
+    def _decay_needs_a_schedule(cls, decay: float, info: ValidationInfo) -> float:
+        if decay != 1.0 and info.data.get("lr_schedule") == "none":
+            raise ValueError("has no effect with train.lr_schedule=none: choose exponential or step")
+        return decay
 
 
 class TrackingConfig(_Strict):
@@ -83,7 +107,18 @@ class TrackingConfig(_Strict):
 
 class EvalConfig(_Strict):
     mc_samples: Annotated[int, Field(ge=0)]
+    mc_curve: list[Annotated[int, Field(gt=0)]]
     ece_bins: Annotated[int, Field(gt=0)]
+
+    @field_validator("mc_curve")
+    @classmethod
+    def _within_the_passes(cls, ks: list[int], info: ValidationInfo) -> list[int]:
+        samples = info.data.get("mc_samples", 0)
+        if ks != sorted(set(ks)):
+            raise ValueError(f"numbers of passes must be increasing and distinct, got {ks}")
+        if ks and ks[-1] > samples:
+            raise ValueError(f"{ks[-1]} passes asked for, but eval.mc_samples = {samples}")
+        return ks
 
 
 class ReportConfig(_Strict):

@@ -142,7 +142,8 @@ def _mc_metrics(
     model: keras.Model, x: np.ndarray, labels: np.ndarray, eval_cfg: EvalConfig, seed: int
 ) -> tuple[dict[str, Any], metrics.ReliabilityBins]:
     """The MC-dropout prediction (mean of the passes) scored like the deterministic one."""
-    mean = mc_dropout_passes(model, x, eval_cfg.mc_samples, seed).mean(axis=0)
+    passes = mc_dropout_passes(model, x, eval_cfg.mc_samples, seed)
+    mean = passes.mean(axis=0)
     bins = metrics.reliability_bins(mean, labels, eval_cfg.ece_bins)
     values = {
         "mc_samples": eval_cfg.mc_samples,
@@ -151,6 +152,9 @@ def _mc_metrics(
         "mc_ece": bins.ece(),
         "mc_entropy": metrics.predictive_entropy(mean),
     }
+    if eval_cfg.mc_curve:  # test error of the average of the first k passes, keyed by k
+        curve = metrics.mc_error_curve(passes, labels, eval_cfg.mc_curve)
+        values["mc_curve_error"] = {str(k): error for k, error in zip(eval_cfg.mc_curve, curve, strict=True)}
     return values, bins
 
 

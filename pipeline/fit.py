@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipeline.config import Settings, TrainConfig
+from pipeline.recipe import build_optimizer, early_stopping, steps_per_epoch
 
 if TYPE_CHECKING:
     import keras
@@ -57,15 +58,13 @@ def configure_runtime(cfg: TrainConfig) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
-    """Integer labels with sparse cross-entropy: the same loss as one-hot, without the copy."""
-    import keras
+def compile_model(model: keras.Model, cfg: TrainConfig, epoch_steps: int = 1) -> None:
+    """Integer labels with sparse cross-entropy: the same loss as one-hot, without the copy.
 
-    optimizer = keras.optimizers.get(
-        {"class_name": cfg.optimizer, "config": {"learning_rate": cfg.learning_rate}}
-    )
+    `epoch_steps` (optimizer steps per epoch) turns a per-epoch learning-rate decay into steps.
+    """
     model.compile(
-        optimizer=optimizer,
+        optimizer=build_optimizer(cfg, epoch_steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=cfg.steps_per_execution,
@@ -109,7 +108,8 @@ def log_epoch_line(row: dict[str, float], seconds: float) -> None:
 def fit(
     model: keras.Model, data: ProcessedData, cfg: TrainConfig, on_epoch: Sequence[EpochHook] = ()
 ) -> TrainResult:
-    """Fit on the training split, validating on the held-out split after every epoch."""
+    """Fit on the training split, validating on the held-out split after every epoch
+    (and stopping early on it when `train.early_stopping_patience` says so)."""
     hooks = list(on_epoch)
     show_bar = cfg.progress and sys.stdout.isatty()
     if cfg.progress and not show_bar:
@@ -122,7 +122,7 @@ def fit(
         epochs=cfg.epochs,
         validation_data=(data.x_val, data.y_val),
         shuffle=True,
-        callbacks=[recorder],
+        callbacks=[recorder, *early_stopping(cfg)],
         verbose=1 if show_bar else 0,
     )
     history = pd.DataFrame(recorder.rows, columns=HISTORY_COLUMNS)
@@ -140,7 +140,7 @@ def build_and_fit(settings: Settings, data: ProcessedData, on_epoch: Sequence[Ep
         num_classes=int(data.y_train.max()) + 1,
         seed=settings.train.seed,
     )
-    compile_model(model, settings.train)
+    compile_model(model, settings.train, steps_per_epoch(len(data.x_train), settings.train.batch_size))
     return fit(model, data, settings.train, on_epoch)
 
 

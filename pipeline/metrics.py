@@ -104,3 +104,13 @@ def val_loss_rise(val_loss: ArrayLike) -> float:
 def overfitting_gap(train_accuracy: float, test_accuracy: float) -> float:
     """Train minus test accuracy: how much of what the model learned does not generalize."""
     return float(train_accuracy) - float(test_accuracy)
+
+
+def mc_error_curve(passes: ArrayLike, labels: ArrayLike, ks: list[int]) -> list[float]:
+    """Error of the average of the first k stochastic passes, for each k (Srivastava et al.'s Fig. 11).
+
+    `passes` is (samples, N, C); a running sum gives every k from one pass over the array.
+    """
+    passes = np.asarray(passes, dtype=np.float64)
+    running = np.cumsum(passes, axis=0)
+    return [1.0 - accuracy(running[k - 1] / k, labels) for k in ks]

@@ -110,11 +110,14 @@ class TrackedRun:
     params: Mapping[str, str]
     metrics: Mapping[str, float]
     tags: Mapping[str, str]
+    # Wall-clock seconds from start to end; None while the run is still going.
+    seconds: float | None = None
 
     @classmethod
     def of(cls, run: Run) -> TrackedRun:
-        data = run.data
-        return cls(run.info.run_id, run.info.status, dict(data.params), dict(data.metrics), dict(data.tags))
+        data, info = run.data, run.info
+        seconds = None if info.end_time is None else (info.end_time - info.start_time) / 1000.0
+        return cls(info.run_id, info.status, dict(data.params), dict(data.metrics), dict(data.tags), seconds)
 
 
 class Store:
@@ -183,6 +186,21 @@ class Store:
             max_results=_MAX_RESULTS,
         )
         return [TrackedRun.of(run) for run in found]
+
+    def sweeps(self, experiment: str) -> list[TrackedRun]:
+        """Every sweep parent run of `experiment`, the most recently started first."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        return [
+            TrackedRun.of(run)
+            for run in self.client.search_runs(
+                [found.experiment_id],
+                filter_string=f"tags.`{TAG_ROLE}` = 'sweep'",
+                order_by=["attributes.start_time DESC"],
+                max_results=_MAX_RESULTS,
+            )
+        ]
 
     def latest_sweep(self, experiment: str) -> str | None:
         """The id of the most recently started sweep parent run in `experiment`, if any."""

@@ -22,9 +22,9 @@ LAYERS = {
     ],
     "data": ["download", "idx", "preprocess"],
     "model": ["dropout", "layers", "model", "model_file"],
-    "fit": ["fit"],
+    "fit": ["recipe", "fit"],
     "evaluate": ["evaluate"],
-    "report": ["collect", "summary", "report"],
+    "report": ["collect", "summary", "report", "paper", "paper_report"],
     "stages": ["train", "sweep_callback"],
 }
 RANK = {f"pipeline.{name}": rank for rank, names in enumerate(LAYERS.values()) for name in names}

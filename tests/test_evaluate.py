@@ -28,7 +28,7 @@ from pipeline.layout import RunFiles, run_dir_files
 from pipeline.params import compose_config
 from pipeline.preprocess import ProcessedData
 
-EVAL = EvalConfig(mc_samples=8, ece_bins=15)
+EVAL = EvalConfig(mc_samples=8, mc_curve=[], ece_bins=15)
 
 
 def _mlp(rate: float | None, seed: int = 0) -> keras.Model:
