@@ -44,8 +44,8 @@ sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflo
 report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sweep
 	$(PY) -m pipeline.report
 
-ui: $(VENV)/.installed-run  ## the MLflow UI on http://127.0.0.1:5000
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db
+ui: $(VENV)/.installed-run  ## the MLflow UI, lean; prints the URL of the experiment's runs page
+	$(PY) -m pipeline.ui --port $(SERVER_PORT)
 
 server: $(VENV)/.installed-server  ## team tracking server: PostgreSQL + mlflow server on 127.0.0.1 (AUTH=1: basic auth)
 	$(PY) -m pipeline.server start --port $(SERVER_PORT) $(if $(AUTH),--auth)
@@ -53,9 +53,10 @@ server: $(VENV)/.installed-server  ## team tracking server: PostgreSQL + mlflow 
 server-stop: $(VENV)/.installed-server  ## stop the tracking server and its PostgreSQL
 	$(PY) -m pipeline.server stop
 
-bench: install  ## training-speed and sweep benchmarks (minutes)
+bench: install  ## training-speed, sweep and team-scale benchmarks (minutes)
 	$(PY) bench/train_speed.py
 	$(PY) bench/sweep_speed.py
+	$(PY) bench/team_scale.py
 
 clean:  ## remove pipeline outputs and Hydra folders (keeps mlflow.db)
 	rm -rf outputs multirun

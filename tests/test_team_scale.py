@@ -159,6 +159,7 @@ def test_a_sweep_outlives_a_crash_and_restart_of_the_mlflow_server(
             if any(client.get_metric_history(r.info.run_id, "loss") for r in trainings):
                 break
             time.sleep(0.2)
+        assert process.poll() is None, "the sweep ended before the crash"
         running.kill_mlflow()
         time.sleep(3)  # requests in between fail; MLflow's client retries them
         running.start_mlflow()
