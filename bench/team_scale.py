@@ -23,8 +23,8 @@ from pathlib import Path
 
 from common import PYTHON, REPO, Workspace, machine, prepare_mlflow_store, prepare_workspace, table
 
-sys.path.insert(0, str(REPO / "tests"))
-from team_fixtures import ray_cluster, tracking_server  # the tests' real servers
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's pipeline, and the tests' servers
+from team_fixtures import ray_cluster, tracking_server  # noqa: E402  (the tests' real servers)
 
 GRID = ["model.dropout.rate=0,0.5", "train.seed=1,2"]
 

@@ -168,10 +168,13 @@ def init_cluster(layout: Layout) -> None:
     pwfile = layout.pg_home / "initdb-password"
     _write_private(pwfile, password + "\n")
     _give_to_pg_user(pwfile)
+    # initdb writes into a temp folder renamed at the end: a failed first start leaves no half cluster.
+    staging = layout.pg_home / "data.initdb"
+    subprocess.run(["rm", "-rf", str(staging)], check=True)
     try:
         _run(
             _as_pg_user([
-                str(PG_BIN / "initdb"), "-D", str(layout.pg_data), "-U", DB_ROLE, f"--pwfile={pwfile}",
+                str(PG_BIN / "initdb"), "-D", str(staging), "-U", DB_ROLE, f"--pwfile={pwfile}",
                 "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8",
                 "--locale=C", "--no-instructions",
             ]),
@@ -180,11 +183,12 @@ def init_cluster(layout: Layout) -> None:
     finally:
         pwfile.unlink(missing_ok=True)
     # Loopback only, no Unix socket (its path would have to be writable and short).
-    with (layout.pg_data / "postgresql.conf").open("a") as conf:
+    with (staging / "postgresql.conf").open("a") as conf:
         conf.write(
             "\n# dropout-lab: loopback only\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
         )
     _write_private(layout.pgpass, f"{HOST}:*:*:{DB_ROLE}:{password}\n")
+    staging.rename(layout.pg_data)
 
 
 def pg_env(layout: Layout) -> dict[str, str]:

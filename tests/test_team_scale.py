@@ -225,3 +225,17 @@ def test_a_submitit_local_sweep_groups_its_jobs_under_one_parent(
     assert "report/comparison.md" in {
         a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "report")
     }
+
+
+def test_a_server_folder_postgres_cannot_reach_is_refused_with_its_name(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("only root hands PostgreSQL to the postgres user")  # CI and these machines: root
+    folder = tmp_path / "server"  # pytest's tmp folders are 0700: the postgres user cannot enter
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.server", "start", "--port", "1", "--pg-port", "1"],
+        cwd=ROOT, env={**os.environ, "DROPOUT_LAB_SERVER_DIR": str(folder)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot write" in done.stderr and str(folder) in done.stderr and "Traceback" not in done.stderr
+    assert not (folder / "postgres" / "data").exists()
