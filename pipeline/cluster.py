@@ -36,8 +36,11 @@ class ForwardEnvironmentToRay(Callback):
         launcher = config.hydra.launcher
         if "ray" not in launcher or "init" not in launcher.ray:
             return
-        with read_write(config.hydra), open_dict(config.hydra):
-            init = launcher.ray.init
-            runtime_env = init.get("runtime_env") or {}
-            merged = OmegaConf.merge(runtime_env, {"env_vars": forwarded_environment()})
-            init.runtime_env = merged
+        try:
+            with read_write(config.hydra), open_dict(config.hydra):
+                init = launcher.ray.init
+                runtime_env = init.get("runtime_env") or {}
+                init.runtime_env = OmegaConf.merge(runtime_env, {"env_vars": forwarded_environment()})
+        except Exception as error:
+            # Hydra only warns when a callback raises; jobs without their parent must not start.
+            raise SystemExit(f"error: cannot hand the sweep's environment to Ray jobs: {error}") from error
