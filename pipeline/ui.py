@@ -10,31 +10,23 @@ Either way it prints the URL of the experiment's runs page, and marks the experi
 model-training one (MLflow's `mlflow.experimentKind` tag), so the UI opens it on its training runs
 rather than on its GenAI overview.
 
-This module talks to the server over its REST API (urllib), so it never imports MLflow.
+MLflow itself is asked through `pipeline.tracking`, the one module that imports it.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from pipeline.config import PROJECT_ROOT
+from pipeline import tracking
 from pipeline.errors import UserError
-from pipeline.server import stop_group
+from pipeline.server import healthy, stop_group
 
-# MLflow's UI reads this experiment tag (mlflow/server/js: ExperimentKind) to choose the opening page.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-MODEL_TRAINING_KIND = "custom_model_development"
 DEFAULT_EXPERIMENT = "dropout-lab"
 READY_TIMEOUT_S = 120.0
 
@@ -46,52 +38,11 @@ def lean_server_env() -> dict[str, str]:
     return env
 
 
-def _call(base_url: str, method: str, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One MLflow REST call, with basic-auth credentials from MLFLOW_TRACKING_USERNAME/PASSWORD."""
-    url = f"{base_url}/api/2.0/mlflow/{endpoint}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return {}
-        raise UserError(f"{url}: HTTP {error.code} {error.reason}") from None
-
-
-def runs_page(base_url: str, experiment: str) -> str:
-    """The URL of `experiment`'s runs page, after marking it a model-training experiment."""
-    found = _call(
-        base_url, "GET", f"experiments/get-by-name?{urllib.parse.urlencode({'experiment_name': experiment})}"
-    )
-    if not found:
-        raise UserError(f"no experiment {experiment!r} at {base_url} yet: run a training or sweep first")
-    info = found["experiment"]
-    tags = {tag["key"]: tag["value"] for tag in info.get("tags", [])}
-    if tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
-        body = {
-            "experiment_id": info["experiment_id"],
-            "key": EXPERIMENT_KIND_TAG,
-            "value": MODEL_TRAINING_KIND,
-        }
-        _call(base_url, "POST", "experiments/set-experiment-tag", body)
+def runs_page(tracking_uri: str, base_url: str, experiment: str) -> str:
+    """The URL of `experiment`'s runs page, after making sure it is tagged a model-training one."""
+    exp_id = tracking.Store(tracking_uri).model_training_experiment(experiment)
     # workflowType: the UI's side bar for model training (runs, models), not GenAI's (traces, judges).
-    return f"{base_url}/#/experiments/{info['experiment_id']}/runs?workflowType=machine_learning"
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=5) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    return f"{base_url}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
 
 
 def start_ui(backend_store_uri: str, port: int) -> subprocess.Popen[bytes]:
@@ -121,14 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     args = parser.parse_args(argv)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.default_tracking_uri()
     try:
         if uri.startswith(("http://", "https://")):
-            print(f"MLflow UI (tracking server): {runs_page(uri.rstrip('/'), args.experiment)}")
+            print(f"MLflow UI (tracking server): {runs_page(uri, uri.rstrip('/'), args.experiment)}")
             return 0
         process = start_ui(uri, args.port)
         try:
-            print(f"MLflow UI: {runs_page(f'http://127.0.0.1:{args.port}', args.experiment)}  (Ctrl-C stops)")
+            page = runs_page(uri, f"http://127.0.0.1:{args.port}", args.experiment)
+            print(f"MLflow UI: {page}  (Ctrl-C stops)")
             return process.wait()
         finally:
             stop_group(process.pid)

@@ -49,7 +49,7 @@ def test_the_runs_page_of_a_sweep_shows_the_parent_with_its_children(
         members = server.group_members(process.pid)
         commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in members]
         assert not [c for c in commands if b"huey" in c], "job-execution workers started"
-        url = ui.runs_page(f"http://127.0.0.1:{port}", "dropout-lab")
+        url = ui.runs_page(uri, f"http://127.0.0.1:{port}", "dropout-lab")
         shown = look_at(url, tmp_path / "runs.png", [parent], children)
     finally:
         server.stop_group(process.pid)
@@ -57,5 +57,5 @@ def test_the_runs_page_of_a_sweep_shows_the_parent_with_its_children(
     assert "Model registry" in shown and "Judges" not in shown and "Sessions" not in shown
     assert (tmp_path / "runs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tags = client.get_experiment_by_name("dropout-lab").tags
-    assert tags[ui.EXPERIMENT_KIND_TAG] == ui.MODEL_TRAINING_KIND
+    assert tags[tracking.EXPERIMENT_KIND_TAG] == tracking.MODEL_TRAINING_KIND
     assert not processes_naming(str(tmp_path / "mlflow.db"))

@@ -103,6 +103,12 @@ def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
     grid_seen = {(r.data.params["model.dropout.rate"], r.data.params["train.seed"]) for r in children}
     assert grid_seen == {("0.0", "1"), ("0.0", "2"), ("0.5", "1"), ("0.5", "2")}
     assert all(_epoch_points(client, r.info.run_id) == _every_epoch(2) for r in children)
+    for child in children:  # each run's data, as the runs table's Dataset column shows it
+        (logged,) = child.inputs.dataset_inputs
+        assert logged.dataset.name == "mnist"
+        assert logged.dataset.digest == child.data.tags[tracking.TAG_FINGERPRINT][:32]
+        sizes = {tag.key: tag.value for tag in logged.tags if tag.key.endswith("_size")}
+        assert sizes == {"train_size": "160", "validation_size": "40", "test_size": "50"}
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert "report/comparison.md" in report
     # Artifacts went through the server into its folder; nothing was written beside the project.
