@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ TAG_DIRTY = "dropout_lab.git_dirty"
 TAG_DVC_INVOCATION = "dropout_lab.dvc_invocation"
 TAG_DVC_EXPERIMENT = "dropout_lab.dvc_experiment"
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow's UI reads this experiment tag to choose the page an experiment opens on (its JS enum
+# ExperimentKind); untagged, MLflow 3.17 opens the GenAI overview (traces) instead of the runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 _MAX_RESULTS = 10_000
 
@@ -137,11 +142,28 @@ class Store:
     # ------------------------------------------------------------ experiments and runs
 
     def experiment_id(self, name: str) -> str:
-        """The id of experiment `name`, created (with artifacts at the project root) if missing."""
+        """The id of experiment `name`, created if missing: a model-training experiment, artifacts at
+        the project root. Sweeps started at once into a new store race to create it; the losers use
+        the one the winner made."""
+        from mlflow.exceptions import MlflowException
+
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        return self.client.create_experiment(name, artifact_location=_artifact_location(self.uri))
+        tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
+        try:
+            return self.client.create_experiment(name, _artifact_location(self.uri), tags=tags)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.existing_experiment_id(name)
+
+    def model_training_experiment(self, name: str) -> str:
+        """The id of the existing experiment `name`, tagged model-training (older stores lack it)."""
+        exp_id = self.existing_experiment_id(name)
+        if self.client.get_experiment(exp_id).tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        return exp_id
 
     def existing_experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -400,6 +422,22 @@ def log_epoch(row: Mapping[str, float], seconds: float) -> None:
 
     metrics = {key: float(value) for key, value in row.items() if key != "epoch"}
     mlflow.log_metrics({**metrics, "epoch_seconds": seconds}, step=int(row["epoch"]))
+
+
+def log_dataset(name: str, fingerprint: str, sizes: Mapping[str, int], source: Path) -> None:
+    """The run's data as an MLflow dataset input (the runs table's Dataset column): its name, the
+    fingerprint as digest (its first 32 hex digits: MLflow keeps 36 characters), the split sizes."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice, then warns so
+        warnings.simplefilter("ignore", UserWarning)
+        located = resolve_dataset_source(str(source))
+    dataset = MetaDataset(source=located, name=name, digest=fingerprint[:32])
+    mlflow.log_input(
+        dataset, context="training", tags={f"{split}_size": str(n) for split, n in sizes.items()}
+    )
 
 
 def log_metrics(values: Mapping[str, float]) -> None:

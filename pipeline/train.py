@@ -74,6 +74,9 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     """Train one config inside its MLflow run, write its files; return the run id."""
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint}
     with tracking.training_run(settings, launch, tags) as run_id:
+        sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
+        source = project_path("data", "processed", f"{data.name}.npz")
+        tracking.log_dataset(data.name, data.fingerprint, sizes, source)
         result = build_and_fit(settings, data, on_epoch=[tracking.log_epoch, warm_up_after_first_epoch])
         run_info = {
             "data_fingerprint": data.fingerprint,

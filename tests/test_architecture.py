@@ -17,6 +17,7 @@ LAYERS = {
         "metrics",
         "params",
         "plots",
+        "server",
         "stage",
         "tracking",
     ],
@@ -25,7 +26,7 @@ LAYERS = {
     "fit": ["recipe", "fit"],
     "evaluate": ["evaluate"],
     "report": ["collect", "summary", "report", "paper", "paper_report"],
-    "stages": ["train", "sweep_callback"],
+    "stages": ["train", "sweep_callback", "cluster", "ui"],
 }
 RANK = {f"pipeline.{name}": rank for rank, names in enumerate(LAYERS.values()) for name in names}
 
