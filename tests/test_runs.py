@@ -1,0 +1,59 @@
+"""Crash detection: a RUNNING run whose process is gone, or whose heartbeat stopped, is stale."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+from pipeline.runs import (
+    TAG_HEARTBEAT,
+    TAG_HOST,
+    TAG_PID,
+    TAG_PROC_START,
+    Running,
+    process_start,
+    why_stale,
+)
+
+HOST = socket.gethostname()
+
+
+def _running(tags: dict[str, str], start_ms: int = 0) -> Running:
+    return Running("r" * 32, tags, start_ms)
+
+
+def test_a_run_of_a_live_process_is_not_stale_and_of_a_dead_one_is():
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        started = process_start(child.pid)
+        assert started is not None and abs(started - time.time()) < 60
+        tags = {TAG_HOST: HOST, TAG_PID: str(child.pid), TAG_PROC_START: f"{started:.2f}", TAG_HEARTBEAT: "0"}
+        assert why_stale(_running(tags), stale_after_s=1.0) is None  # old heartbeat, live process
+    finally:
+        child.kill()
+        child.wait()
+    assert process_start(child.pid) is None
+    assert why_stale(_running(tags), stale_after_s=1e9) == f"process {child.pid} on {HOST} is gone"
+
+
+def test_a_reused_pid_is_told_apart_by_its_start_time():
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        started = process_start(child.pid)
+        assert started is not None
+        tags = {TAG_HOST: HOST, TAG_PID: str(child.pid), TAG_PROC_START: f"{started - 3600:.2f}"}
+        assert "belongs to a process started later" in why_stale(_running(tags), stale_after_s=1e9)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_of_another_host_is_judged_by_its_heartbeat():
+    now = 1_000_000.0
+    tags = {TAG_HOST: "elsewhere", TAG_PID: "1", TAG_HEARTBEAT: f"{now - 50:.3f}"}
+    assert why_stale(_running(tags), stale_after_s=60, now=now) is None
+    reason = why_stale(_running(tags), stale_after_s=30, now=now)
+    assert reason == "no heartbeat from elsewhere for 50 s (tracking.stale_after_s = 30)"
+    # Before its first heartbeat, a run's start time stands in for it.
+    assert why_stale(_running({}, start_ms=int((now - 100) * 1000)), stale_after_s=30, now=now)
