@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.atomic import write_json_atomic
+from pipeline.atomic import WriteError, write_json_atomic
 from pipeline.config import Settings, flatten, project_path
 from pipeline.errors import UserError
 
@@ -108,9 +108,12 @@ def save(
     `identity` is the run id, config key and source, kept in the manifest so `train.resume=last`
     and DVC can find the run a checkpoint belongs to.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"epoch-{epoch:04d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder))
+    except OSError as exc:
+        raise WriteError.of(target, exc) from exc
     try:
         model.save_weights(tmp / WEIGHTS)
         with open(tmp / RNG, "wb") as out:
@@ -119,6 +122,9 @@ def save(
         if target.exists():  # a run resumed before this epoch's manifest was written
             shutil.rmtree(target)
         tmp.rename(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError.of(target, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
