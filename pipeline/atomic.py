@@ -75,3 +75,18 @@ def write_with(target: Path | str, writer: Callable[[Path], None]) -> None:
     """Let `writer` fill a temp path (e.g. `np.savez`, `fig.savefig`), then rename it onto `target`."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def check_writable(folder: Path | str) -> None:
+    """Raise `WriteError` unless a file can be created in `folder`: said before any work starts,
+    rather than after a training whose results could not be kept."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise WriteError(
+            f"the project folder {folder} is not writable ({exc.strerror or exc}): run from a copy you "
+            "can write to, or point DROPOUT_LAB_ROOT at one"
+        ) from None

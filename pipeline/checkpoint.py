@@ -21,6 +21,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,20 @@ class Checkpoint:
     run_id: str
     config_key: str
     source: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run checkpoints, and what the manifest says of it: run id, config key and source."""
+
+    folder: Path
+    run_id: str
+    config_key: str
+    source: str
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "config_key": self.config_key, "source": self.source}
 
 
 def checkpoints_root() -> Path:
@@ -199,12 +214,18 @@ def find(root: Path, config_key: str, source: str | None = None) -> Checkpoint |
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
-def keras_callback(folder: Path, identity: dict[str, str], history: list[dict[str, float]]) -> Any:
-    """A callback that checkpoints after every epoch; `history` is the shared list of rows so far."""
-    import keras
+def saver(
+    model: keras.Model, target: Target, done: list[dict[str, float]]
+) -> Callable[[dict[str, float], float], None]:
+    """An epoch hook that checkpoints after every epoch; `done` holds the rows of epochs already done.
 
-    class SaveEveryEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            save(self.model, folder, epoch + 1, history, identity)
+    Put it first among the hooks: an epoch's metrics are logged only once its checkpoint exists, so
+    a resumed run never logs an epoch twice (see `pipeline.resume`).
+    """
+    rows = list(done)
 
-    return SaveEveryEpoch()
+    def save_epoch(row: dict[str, float], seconds: float) -> None:
+        rows.append(dict(row))
+        save(model, target.folder, int(row["epoch"]), rows, target.identity)
+
+    return save_epoch

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from pipeline.runs import (
+    TAG_ENDED_BECAUSE,
     TAG_HEARTBEAT,
     TAG_HOST,
     TAG_PID,
@@ -57,3 +58,44 @@ def test_a_run_of_another_host_is_judged_by_its_heartbeat():
     assert reason == "no heartbeat from elsewhere for 50 s (tracking.stale_after_s = 30)"
     # Before its first heartbeat, a run's start time stands in for it.
     assert why_stale(_running({}, start_ms=int((now - 100) * 1000)), stale_after_s=30, now=now)
+
+
+def test_reconcile_ends_a_dead_processs_run_failed_and_says_so(tmp_path):
+    """A run left RUNNING by a process that is gone (here: created with a dead pid's identity)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+
+    root = Path(__file__).resolve().parent.parent
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("dropout-lab", artifact_location=(tmp_path / "a").as_uri())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tags = {
+        TAG_HOST: HOST,
+        TAG_PID: str(dead.pid),
+        TAG_PROC_START: "1.00",
+        TAG_HEARTBEAT: f"{time.time():.3f}",
+    }
+    crashed = client.create_run(experiment, tags=tags).info.run_id
+    ours = {TAG_PID: str(os.getpid()), TAG_PROC_START: f"{process_start(os.getpid()):.2f}"}
+    alive = client.create_run(experiment, tags={**tags, **ours})
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.runs", "reconcile"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{crashed}: RUNNING -> FAILED (process {dead.pid} on {HOST} is gone)" in done.stdout
+    assert alive.info.run_id not in done.stdout
+    run = client.get_run(crashed)
+    assert run.info.status == "FAILED"
+    assert run.data.tags[TAG_ENDED_BECAUSE] == f"process {dead.pid} on {HOST} is gone"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"
