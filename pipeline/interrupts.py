@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
+_received: list[int] = []  # the signals this process was interrupted by, for exit-time cleanup
 
 
 class Interrupted(KeyboardInterrupt):
@@ -27,21 +28,28 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
-    # One exception is enough: a second signal during cleanup (ending the MLflow run) is ignored,
-    # so the cleanup finishes. SIGKILL remains for a hard stop.
-    for sig in HANDLED:
-        signal.signal(sig, signal.SIG_IGN)
+    _received.append(signum)
+    if signum != signal.SIGINT:
+        # One exception is enough: a second SIGTERM during cleanup (ending the MLflow run) is
+        # ignored, so the cleanup finishes. A second Ctrl-C still interrupts; SIGKILL always stops.
+        for sig in HANDLED:
+            signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
 def install() -> None:
-    """Raise `Interrupted` on SIGTERM/SIGHUP from now on (main thread only: Python's rule)."""
+    """Raise `Interrupted` on SIGTERM/SIGHUP/SIGINT from now on (main thread only: Python's rule)."""
     if threading.current_thread() is threading.main_thread():
-        for sig in HANDLED:
+        for sig in (*HANDLED, signal.SIGINT):
             signal.signal(sig, _raise)
 
 
-def signal_name(exc: KeyboardInterrupt) -> str:
+def received() -> str | None:
+    """The name of the first signal that interrupted this process, if one did."""
+    return signal.Signals(_received[0]).name if _received else None
+
+
+def signal_name(exc: BaseException) -> str:
     return signal.Signals(exc.signum).name if isinstance(exc, Interrupted) else "SIGINT"
 
 
