@@ -225,7 +225,7 @@ def saver(
     rows = list(done)
 
     def save_epoch(row: dict[str, float], seconds: float) -> None:
-        rows.append(dict(row))
+        rows.append({**row, "seconds": seconds})
         save(model, target.folder, int(row["epoch"]), rows, target.identity)
 
     return save_epoch

@@ -11,31 +11,24 @@ demand and prints what it changed.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pipeline.config import Settings
+from pipeline.config import TrackingConfig
+from pipeline.tracking import (
+    TAG_HEARTBEAT,
+    TAG_HOST,
+    TAG_PID,
+    TAG_PROC_START,
+    Store,
+    TrackedRun,
+)
 
-TAG_HOST = "dropout_lab.host"
-TAG_PID = "dropout_lab.pid"
-TAG_PROC_START = "dropout_lab.process_start"  # seconds since the epoch, as /proc tells it
-TAG_HEARTBEAT = "dropout_lab.heartbeat"  # seconds since the epoch, updated every epoch
-TAG_ENDED_BECAUSE = "dropout_lab.ended_because"
-
-
-@dataclass(frozen=True)
-class Running:
-    """What reconciliation reads of a RUNNING run: its id, tags, and start (ms, MLflow's unit)."""
-
-    run_id: str
-    tags: dict[str, str]
-    start_ms: int
+log = logging.getLogger(__name__)
 
 
 def process_start(pid: int) -> float | None:
@@ -84,16 +77,19 @@ def heartbeat_value(now: float | None = None) -> str:
 
 
 def why_stale(
-    run: Running, stale_after_s: float, now: float | None = None, host: str | None = None
+    run: TrackedRun, stale_after_s: float, now: float | None = None, host: str | None = None
 ) -> str | None:
     """Why a RUNNING run can no longer be running, or None while it may still be.
 
     On this host the process decides (a live process is never judged by its heartbeat: an epoch
     may take long); elsewhere only the heartbeat (or the run's start, before the first beat) can.
+    A run that does not say where it runs (made by another tool) is not judged at all.
     """
     now = time.time() if now is None else now
     here = socket.gethostname() if host is None else host
     tags = run.tags
+    if TAG_HOST not in tags:
+        return None
     if tags.get(TAG_HOST) == here and tags.get(TAG_PID, "").isdigit():
         pid = int(tags[TAG_PID])
         started = process_start(pid)
@@ -106,55 +102,54 @@ def why_stale(
     beat = tags.get(TAG_HEARTBEAT)
     last = float(beat) if beat else run.start_ms / 1000
     if now - last > stale_after_s:
-        where = tags.get(TAG_HOST, "an unknown host")
+        where = tags[TAG_HOST]
         return (
             f"no heartbeat from {where} for {now - last:.0f} s (tracking.stale_after_s = {stale_after_s:g})"
         )
     return None
 
 
-def reconcile(tracking_uri: str | None = None, stale_after_s: float | None = None) -> list[tuple[str, str]]:
+def reconcile(cfg: TrackingConfig) -> list[tuple[str, str]]:
     """End every stale RUNNING run of the store FAILED, tagged with why; return (run id, why) pairs."""
-    from pipeline import tracking
-
-    settings = _settings()
-    limit = settings.tracking.stale_after_s if stale_after_s is None else stale_after_s
-    cfg = settings.tracking.model_copy(update={"uri": tracking_uri}) if tracking_uri else settings.tracking
+    store = Store.open(cfg)
     changed = []
-    for run in tracking.running_runs(cfg):
-        why = why_stale(run, limit)
+    for run in store.running_runs():
+        why = why_stale(run, cfg.stale_after_s)
         if why:
-            tracking.end_stale_run(cfg, run.run_id, why)
+            store.end_stale(run.run_id, why)
+            log.info("run %s was RUNNING, but %s: ended FAILED", run.run_id, why)
             changed.append((run.run_id, why))
     return changed
-
-
-def _settings() -> Settings:
-    import yaml
-
-    from pipeline.config import load_settings
-    from pipeline.params import compose_config
-
-    return load_settings(yaml.safe_load(compose_config([])))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.runs", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("reconcile", help="end stale RUNNING runs FAILED, and list them")
-    rec.add_argument(
-        "--tracking-uri", help="default: MLFLOW_TRACKING_URI, tracking.uri, the project's mlflow.db"
-    )
+    rec.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, tracking.uri, mlflow.db")
     rec.add_argument("--stale-after-s", type=float, help="heartbeat age limit for runs of other hosts")
     args = parser.parse_args(argv)
     from pipeline.errors import reported_as_exit
 
     with reported_as_exit():
-        changed = reconcile(args.tracking_uri, args.stale_after_s)
+        cfg = _tracking_config(args.tracking_uri, args.stale_after_s)
+        changed = reconcile(cfg)
     for run_id, why in changed:
         print(f"{run_id}: RUNNING -> FAILED ({why})")
     print(f"{len(changed)} run(s) ended FAILED" if changed else "no stale runs")
     return 0
+
+
+def _tracking_config(uri: str | None, stale_after_s: float | None) -> TrackingConfig:
+    """`conf/`'s tracking settings, with the command line's values where given."""
+    import yaml
+
+    from pipeline.config import load_settings
+    from pipeline.params import compose_config
+
+    cfg = load_settings(yaml.safe_load(compose_config([]))).tracking
+    changes = {"uri": uri, "stale_after_s": stale_after_s}
+    return cfg.model_copy(update={key: value for key, value in changes.items() if value is not None})
 
 
 if __name__ == "__main__":

@@ -6,22 +6,21 @@ import socket
 import subprocess
 import time
 
-from pipeline.runs import (
+from pipeline.runs import process_start, why_stale
+from pipeline.tracking import (
     TAG_ENDED_BECAUSE,
     TAG_HEARTBEAT,
     TAG_HOST,
     TAG_PID,
     TAG_PROC_START,
-    Running,
-    process_start,
-    why_stale,
+    TrackedRun,
 )
 
 HOST = socket.gethostname()
 
 
-def _running(tags: dict[str, str], start_ms: int = 0) -> Running:
-    return Running("r" * 32, tags, start_ms)
+def _running(tags: dict[str, str], start_ms: int = 0) -> TrackedRun:
+    return TrackedRun("r" * 32, "RUNNING", {}, {}, tags, start_ms=start_ms)
 
 
 def test_a_run_of_a_live_process_is_not_stale_and_of_a_dead_one_is():
@@ -56,8 +55,11 @@ def test_a_run_of_another_host_is_judged_by_its_heartbeat():
     assert why_stale(_running(tags), stale_after_s=60, now=now) is None
     reason = why_stale(_running(tags), stale_after_s=30, now=now)
     assert reason == "no heartbeat from elsewhere for 50 s (tracking.stale_after_s = 30)"
-    # Before its first heartbeat, a run's start time stands in for it.
-    assert why_stale(_running({}, start_ms=int((now - 100) * 1000)), stale_after_s=30, now=now)
+    # Before its first heartbeat, a run's start time stands in for it; a run that does not say
+    # where it runs (another tool's) is never judged.
+    elsewhere = {TAG_HOST: "elsewhere"}
+    assert why_stale(_running(elsewhere, start_ms=int((now - 100) * 1000)), stale_after_s=30, now=now)
+    assert why_stale(_running({}, start_ms=0), stale_after_s=30, now=now) is None
 
 
 def test_reconcile_ends_a_dead_processs_run_failed_and_says_so(tmp_path):

@@ -20,7 +20,7 @@ from pipeline import tracking
 from pipeline.config import TrackingConfig
 
 cfg = TrackingConfig(uri=sys.argv[1], experiment="race", log_model=False, stale_after_s=3600)
-print(tracking.start_sweep(cfg, sys.argv[2], []))
+print(tracking.Store.open(cfg).start_sweep("race", sys.argv[2], [], "hydra", {}))
 """
 
 
@@ -34,7 +34,7 @@ def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Pa
     ]
     outcomes = [(child.communicate(timeout=300), child.returncode) for child in children]
     for (_, stderr), status in outcomes:
-        assert status == 0, stderr[-2000:]
+        assert status == 0, stderr[-3000:]
     run_ids = {stdout.strip() for (stdout, _), _ in outcomes}
 
     client = MlflowClient(tracking_uri=uri)
