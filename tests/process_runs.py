@@ -75,3 +75,14 @@ def wait_for_epoch(root: Path, child: subprocess.Popen[str], epoch: int) -> tupl
 def stop(child: subprocess.Popen[str], sig: int = signal.SIGKILL) -> tuple[str, str]:
     child.send_signal(sig)
     return child.communicate(timeout=120)
+
+
+def run_stage(
+    module: str, root: Path, uri: str, *overrides: str, env: dict[str, str] | None = None, **run: object
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline.<module>` to its end, in the project `root` (also its working directory)."""
+    return subprocess.run(
+        [sys.executable, "-m", f"pipeline.{module}", *overrides], cwd=root,
+        env={**env_for(root, uri), "PYTHONPATH": str(ROOT), **(env or {})},
+        text=True, capture_output=True, timeout=600, **run,
+    )  # fmt: skip
