@@ -13,6 +13,7 @@ weights it ends with are the ones an uninterrupted run would have had.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline import checkpoint
 from pipeline.checkpoint import Checkpoint
@@ -31,9 +32,9 @@ class Start:
     run_id: str | None = None
 
 
-def choose(resume: str | None, config_key: str, under_dvc: bool) -> Start:
-    """The start a training of `config_key` takes, given `train.resume`."""
-    root = checkpoint.checkpoints_root()
+def choose(resume: str | None, config_key: str, under_dvc: bool, root: Path | None = None) -> Start:
+    """The start a training of `config_key` takes, given `train.resume` (checkpoints under `root`)."""
+    root = root or checkpoint.checkpoints_root()
     if resume is None:
         found = checkpoint.find(root, config_key, source="dvc") if under_dvc else None
         return Start(found, None)
@@ -45,11 +46,12 @@ def choose(resume: str | None, config_key: str, under_dvc: bool) -> Start:
                 "keeps none); start it without train.resume"
             )
         return Start(found, found.run_id)
-    found = checkpoint.latest(checkpoint.run_folder(resume))
+    folder = checkpoint.run_folder(resume, root)
+    found = checkpoint.latest(folder)
     if found is None:
         raise ResumeError(
-            f"train.resume={resume}: no checkpoint in {checkpoint.run_folder(resume)} (the run finished, "
-            "never completed an epoch, or is not from this project)"
+            f"train.resume={resume}: no checkpoint in {folder} (the run finished, never completed "
+            "an epoch, or is not from this project)"
         )
     if found.config_key != config_key:
         raise ResumeError(

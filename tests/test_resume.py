@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from training_fixtures import tiny_settings_with
 
-from pipeline import checkpoint
+from pipeline import checkpoint, resume
 from pipeline.fit import build_and_fit, compile_model
 from pipeline.model import build_model
 
@@ -52,3 +52,23 @@ def test_a_checkpoint_holds_the_optimizer_and_the_dropout_generators(tiny_data, 
         assert np.array_equal(ours.numpy(), theirs.numpy())
     assert int(fresh.optimizer.iterations.numpy()) > 0
     assert np.array_equal(checkpoint.rng_states(fresh)["dropout_1/0"], states["dropout_1/0"])
+
+
+def test_which_checkpoint_a_resume_takes(tiny_data, tmp_path: Path):
+    settings = tiny_settings_with("model.dropout.rate=0.3", "train.epochs=1")
+    root = tmp_path / "checkpoints"
+    older, newer, other = "a" * 32, "b" * 32, "c" * 32
+    for run_id, key, source in [(older, "k", "hydra"), (newer, "k", "dvc"), (other, "x", "hydra")]:
+        build_and_fit(settings, tiny_data, save_to=checkpoint.Target(root / run_id, run_id, key, source))
+
+    assert resume.choose(None, "k", under_dvc=False, root=root) == resume.Start()
+    assert resume.choose("last", "k", under_dvc=False, root=root).run_id == newer
+    dvc = resume.choose(None, "k", under_dvc=True, root=root)
+    assert dvc.run_id is None and dvc.checkpoint.run_id == newer  # a new run, from that checkpoint
+    assert resume.choose(older, "k", under_dvc=False, root=root).checkpoint.epoch == 1
+    with pytest.raises(resume.ResumeError, match="another config"):
+        resume.choose(other, "k", under_dvc=False, root=root)
+    with pytest.raises(resume.ResumeError, match="no checkpoint"):
+        resume.choose("d" * 32, "k", under_dvc=False, root=root)
+    with pytest.raises(resume.ResumeError, match="no checkpoint of this config"):
+        resume.choose("last", "y", under_dvc=False, root=root)
