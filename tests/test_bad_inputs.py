@@ -90,7 +90,7 @@ def test_a_tracking_server_nobody_answers_is_named_quickly(project):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     uri = f"http://127.0.0.1:{port}"
-    done = run_stage("train", root, uri, *data, *SLOW_EPOCHS, "train.epochs=1", timeout=300)
+    done = run_stage("train", root, uri, *data, *SLOW_EPOCHS, "train.epochs=1")
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: the tracking server {uri} does not answer" in done.stderr
     assert "Traceback" not in done.stderr
@@ -111,6 +111,7 @@ def _read_only(root: Path) -> dict[str, object]:
 
 def test_a_read_only_project_folder_is_named_before_any_work(project):
     root, uri, data = project
+    before = sorted(root.rglob("*"))
     prefix = _read_only(root).get("prefix", [])
     try:
         import sys
@@ -127,4 +128,4 @@ def test_a_read_only_project_folder_is_named_before_any_work(project):
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: the project folder {root} is not writable" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (root / "outputs").exists()
+    assert sorted(root.rglob("*")) == before
