@@ -10,6 +10,7 @@ No MLflow import here.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from contextlib import AbstractContextManager, nullcontext
@@ -68,25 +69,31 @@ class StoreUnreachable(UserError):
     """The tracking server does not answer."""
 
 
-PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 5.0  # one request
+PROBE_WINDOW_S = 10.0  # retries until then: a server restarting (seconds) is waited for
 
 
-def check_reachable(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Raise `StoreUnreachable` unless an http(s) tracking server answers within `timeout_s`.
+def check_reachable(uri: str, timeout_s: float = PROBE_TIMEOUT_S, window_s: float = PROBE_WINDOW_S) -> None:
+    """Raise `StoreUnreachable` unless an http(s) tracking server answers within about `window_s`.
 
     Any HTTP answer counts (even an error status: something listens); only silence or a refused
     connection fails. Other URIs (files, databases) are not probed.
     """
     if not uri.startswith(("http://", "https://")):
         return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+    deadline = time.monotonic() + window_s
+    while True:
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+                return
+        except urllib.error.HTTPError:
             return
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreUnreachable(
-            f"the tracking server {uri} does not answer ({reason}): start it (`make server`), or "
-            "point MLFLOW_TRACKING_URI / tracking.uri at one that runs"
-        ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() + 1.0 < deadline:
+                time.sleep(1.0)
+                continue
+            reason = getattr(exc, "reason", exc)
+            raise StoreUnreachable(
+                f"the tracking server {uri} does not answer ({reason}): start it (`make server`), or "
+                "point MLFLOW_TRACKING_URI / tracking.uri at one that runs"
+            ) from None
