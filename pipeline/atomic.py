@@ -1,4 +1,8 @@
-"""Write files so a reader never sees half of one: write a temp file beside it, then rename."""
+"""Write files so a reader never sees half of one: write a temp file beside it, then rename.
+
+A write that fails (disk full, a file-size limit, a read-only folder) leaves the previous file as
+it was and raises `WriteError`, which names the file and says what to do.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
+
+
+class WriteError(UserError):
+    """A file could not be written; the previous version of it, if any, is unchanged."""
+
+    @classmethod
+    def of(cls, target: Path, exc: OSError) -> WriteError:
+        why = exc.strerror or str(exc)
+        return cls(
+            f"could not write {target} ({why}); the previous {target.name}, if any, is unchanged. "
+            "Free disk space, raise the file-size limit (ulimit -f) or make the folder writable, "
+            "then run again"
+        )
+
 
 @contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
@@ -18,16 +37,21 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     The temp name keeps the target's suffix, since writers such as Keras insist on `.keras`.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise WriteError.of(target, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
         os.replace(tmp, target)
+    except OSError as exc:
+        raise WriteError.of(target, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -51,3 +75,18 @@ def write_with(target: Path | str, writer: Callable[[Path], None]) -> None:
     """Let `writer` fill a temp path (e.g. `np.savez`, `fig.savefig`), then rename it onto `target`."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def check_writable(folder: Path | str) -> None:
+    """Raise `WriteError` unless a file can be created in `folder`: said before any work starts,
+    rather than after a training whose results could not be kept."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise WriteError(
+            f"the project folder {folder} is not writable ({exc.strerror or exc}): run from a copy you "
+            "can write to, or point DROPOUT_LAB_ROOT at one"
+        ) from None

@@ -80,6 +80,8 @@ class TrainConfig(_Strict):
     steps_per_execution: Annotated[int, Field(gt=0)]
     threads: Annotated[int, Field(ge=0)]
     progress: bool
+    # An MLflow run id (32 hex digits) or `last`; None starts a new run.
+    resume: Annotated[str, Field(pattern=r"^(last|[0-9a-f]{32})$")] | None
 
     @field_validator("momentum", "nesterov")
     @classmethod
@@ -103,6 +105,7 @@ class TrackingConfig(_Strict):
     uri: str | None
     experiment: Annotated[str, Field(min_length=1)]
     log_model: bool
+    stale_after_s: Annotated[float, Field(gt=0)]
 
 
 class EvalConfig(_Strict):

@@ -1,4 +1,4 @@
-"""User-facing errors: a clear message and a non-zero exit, never a traceback."""
+"""User-facing errors and interruptions: a clear message and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from pipeline import interrupts
 
 
 class UserError(Exception):
@@ -16,9 +18,11 @@ class UserError(Exception):
 
 @contextmanager
 def reported_as_exit() -> Iterator[None]:
-    """Turn a `UserError` into its message on stderr and a non-zero exit."""
+    """Turn a `UserError` into its message on stderr and a non-zero exit; SIGTERM/SIGHUP/Ctrl-C
+    into one line and exit status 143/129/130 (see `pipeline.interrupts`)."""
     try:
-        yield
+        with interrupts.reported():
+            yield
     except UserError as exc:
         logging.getLogger("pipeline").debug("user error", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)

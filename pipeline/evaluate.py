@@ -241,35 +241,59 @@ def evaluate_and_log(
     return evaluation
 
 
+# What `run.json` must hold for an evaluation of its model.
+RUN_INFO_KEYS = ("data_fingerprint", "seed")
+
+
 def read_run_info(files: RunFiles, make_it: str) -> dict[str, Any]:
     """What the model was trained on and with (`run.json`: data fingerprint, rate, seed), or a
     UserError naming the command that makes it."""
     for needed in (files.model, files.run_info, files.history):
         if not needed.exists():
             raise UserError(f"no trained model: {needed} is missing. Make it with: {make_it}")
-    return json.loads(files.run_info.read_text())
+    try:
+        info = json.loads(files.run_info.read_text())
+        missing = [key for key in RUN_INFO_KEYS if key not in info]
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"{files.run_info} is damaged ({exc}). Make it again with: {make_it}") from None
+    if missing:
+        raise UserError(f"{files.run_info} lacks {', '.join(missing)}. Make it again with: {make_it}")
+    return info
 
 
 def training_run(files: RunFiles) -> tuple[str, str] | None:
     """(run id, tracking URI) of the MLflow run that trained the model, if this store has it.
 
     None when the hand-over is missing (the model came from `dvc pull` or another clone) or the
-    run is not in the store it names.
+    run is not in the store it names. A damaged hand-over is a UserError naming it.
     """
     if not files.mlflow_run.is_file():
         return None
-    hand_over = json.loads(files.mlflow_run.read_text())
-    run_id, uri = hand_over["run_id"], hand_over["tracking_uri"]
+    try:
+        hand_over = json.loads(files.mlflow_run.read_text())
+        run_id, uri = hand_over["run_id"], hand_over["tracking_uri"]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(
+            f"{files.mlflow_run} is damaged ({type(exc).__name__}: {exc}): delete it to evaluate without "
+            "logging to MLflow, or train again"
+        ) from None
     return (run_id, uri) if tracking.Store(uri).has_run(run_id) else None
 
 
-def load_trained(path: Path) -> keras.Model:
-    """Load a `.keras` model, with our custom dropout layer registered first."""
+def load_trained(path: Path, make_it: str = "python -m pipeline.train") -> keras.Model:
+    """Load a `.keras` model, with our custom dropout layer registered first; a damaged file is
+    a UserError naming it (Keras says only that some zip entry or layer config is wrong)."""
     import keras
 
     import pipeline.layers  # noqa: F401  (registers ScratchDropout for deserialization)
 
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        raise UserError(
+            f"{path} is not a readable Keras model ({type(exc).__name__}: {exc}). "
+            f"Make it again with: {make_it}"
+        ) from None
 
 
 def latest_run_dir(base: Path) -> Path:
@@ -296,7 +320,7 @@ def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluat
             "data config it was trained with"
         )
     evaluation = evaluate_model(
-        load_trained(files.model), data, pd.read_csv(files.history), settings.eval, int(info["seed"])
+        load_trained(files.model, make_it), data, pd.read_csv(files.history), settings.eval, int(info["seed"])
     )
     written = write_evaluation(evaluation, files)
     trained_in = training_run(files)

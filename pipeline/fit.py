@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipeline import checkpoint
 from pipeline.config import Settings, TrainConfig
 from pipeline.recipe import build_optimizer, early_stopping, steps_per_epoch
 
 if TYPE_CHECKING:
     import keras
 
+    from pipeline.checkpoint import Checkpoint
     from pipeline.preprocess import ProcessedData
 
 log = logging.getLogger(__name__)
@@ -106,31 +108,55 @@ def log_epoch_line(row: dict[str, float], seconds: float) -> None:
 
 
 def fit(
-    model: keras.Model, data: ProcessedData, cfg: TrainConfig, on_epoch: Sequence[EpochHook] = ()
+    model: keras.Model,
+    data: ProcessedData,
+    cfg: TrainConfig,
+    on_epoch: Sequence[EpochHook] = (),
+    done: Sequence[dict[str, float]] = (),
 ) -> TrainResult:
     """Fit on the training split, validating on the held-out split after every epoch
-    (and stopping early on it when `train.early_stopping_patience` says so)."""
+    (and stopping early on it when `train.early_stopping_patience` says so).
+
+    `done` are the history rows of epochs a restored model already trained (a resume): fitting
+    continues with the next epoch. Epoch e's batch order is a function of (seed, e) (see
+    `pipeline.batches`), so a resumed fit sees exactly the batches an uninterrupted one would.
+    """
+    from pipeline.batches import EpochBatches
+
     hooks = list(on_epoch)
     show_bar = cfg.progress and sys.stdout.isatty()
     if cfg.progress and not show_bar:
         hooks.append(log_epoch_line)
     recorder = _epoch_recorder(hooks)
-    model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        validation_data=(data.x_val, data.y_val),
-        shuffle=True,
-        callbacks=[recorder, *early_stopping(cfg)],
-        verbose=1 if show_bar else 0,
-    )
-    history = pd.DataFrame(recorder.rows, columns=HISTORY_COLUMNS)
-    return TrainResult(model, history, float(pd.Series(recorder.seconds).median()))
+    if len(done) < cfg.epochs:
+        batches = EpochBatches(data.x_train, data.y_train, cfg.batch_size, cfg.seed)
+        model.fit(
+            batches.dataset,
+            epochs=cfg.epochs,
+            initial_epoch=len(done),
+            validation_data=(data.x_val, data.y_val),
+            validation_batch_size=cfg.batch_size,
+            shuffle=False,  # the order is the pipeline's own
+            callbacks=[batches.keras_callback(), recorder, *early_stopping(cfg)],
+            verbose=1 if show_bar else 0,
+        )
+    history = pd.DataFrame([*done, *recorder.rows], columns=HISTORY_COLUMNS)
+    seconds = float(pd.Series(recorder.seconds).median()) if recorder.seconds else float("nan")
+    return TrainResult(model, history, seconds)
 
 
-def build_and_fit(settings: Settings, data: ProcessedData, on_epoch: Sequence[EpochHook] = ()) -> TrainResult:
-    """The whole training of one config, without tracking: what tests and benchmarks call."""
+def build_and_fit(
+    settings: Settings,
+    data: ProcessedData,
+    on_epoch: Sequence[EpochHook] = (),
+    start: Checkpoint | None = None,
+    save_to: checkpoint.Target | None = None,
+) -> TrainResult:
+    """The whole training of one config, without tracking: what tests and benchmarks call.
+
+    `start` resumes from a checkpoint of this config; `save_to` checkpoints after every epoch,
+    before the `on_epoch` hooks run (so what they record is never ahead of the checkpoint).
+    """
     from pipeline.model import build_model
 
     configure_runtime(settings.train)
@@ -141,7 +167,11 @@ def build_and_fit(settings: Settings, data: ProcessedData, on_epoch: Sequence[Ep
         seed=settings.train.seed,
     )
     compile_model(model, settings.train, steps_per_epoch(len(data.x_train), settings.train.batch_size))
-    return fit(model, data, settings.train, on_epoch)
+    done = start.history if start else []
+    if start:
+        checkpoint.restore(model, start)
+    hooks = [checkpoint.saver(model, save_to, done)] if save_to else []
+    return fit(model, data, settings.train, [*hooks, *on_epoch], done)
 
 
 def final_metrics(history: pd.DataFrame) -> dict[str, float]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tracking
+from pipeline import runs, tracking
 from pipeline.atomic import write_json_atomic, write_text_atomic
 from pipeline.collect import OPTIONAL, REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
 from pipeline.config import Settings, project_path
@@ -238,6 +238,8 @@ def use_dvc(settings: Settings, launch: Launch) -> bool:
 @stage
 def main(settings: Settings, launch: Launch) -> None:
     dvc = use_dvc(settings, launch)
+    if not dvc:  # a crash's RUNNING runs are FAILED, so the report does not wait on or show them
+        runs.reconcile(settings.tracking)
     report = report_from_dvc(settings, launch) if dvc else report_from_mlflow(settings)
     log.info("wrote %s", report)
 

@@ -17,7 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline import launch
-from pipeline.config import CONF_DIR, Settings, load_settings
+from pipeline.atomic import check_writable
+from pipeline.config import CONF_DIR, Settings, load_settings, project_path
 from pipeline.errors import reported_as_exit
 
 StageBody = Callable[[Settings, launch.Launch], object]
@@ -32,4 +33,14 @@ def stage(body: StageBody) -> Callable[[], None]:
             settings = load_settings(cfg)
             body(settings, launch.detect())
 
-    return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task)
+    app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task)
+
+    @functools.wraps(app)
+    def entry() -> None:
+        # Before Hydra: it writes its run folder first, and a multirun's own process (which runs
+        # no task) must end a cancelled sweep with one line and 143/129/130 too.
+        with reported_as_exit():
+            check_writable(project_path())
+            app()
+
+    return entry

@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pipeline import launch, tracking
+from pipeline import interrupts, launch, runs, tracking
 from pipeline.config import Settings, load_settings
 from pipeline.errors import UserError
 
@@ -50,13 +50,20 @@ class MlflowSweepCallback(Callback):
         sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
+        # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
+        interrupts.install()
         store = _or_exit("opening the MLflow store", lambda: tracking.Store.open(self.settings.tracking))
+        _or_exit("reconciling the MLflow store", lambda: runs.reconcile(self.settings.tracking))
+        where = runs.identity_tags()
         self.parent_run_id = _or_exit(
             "creating the sweep's parent run",
-            lambda: store.start_sweep(self.settings.tracking.experiment, sweep_id, overrides, source.value),
+            lambda: store.start_sweep(
+                self.settings.tracking.experiment, sweep_id, overrides, source.value, where
+            ),
         )
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
-        atexit.register(store.abandon_sweep, self.parent_run_id)
+        parent = self.parent_run_id
+        atexit.register(lambda: store.abandon_sweep(parent, interrupts.received()))
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

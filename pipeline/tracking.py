@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ import pandas as pd
 from pipeline.config import PROJECT_ROOT, Settings, TrackingConfig, flatten
 from pipeline.errors import UserError
 from pipeline.launch import Launch
+from pipeline.store import check_reachable, store_lock
 
 if TYPE_CHECKING:
     import keras
@@ -44,6 +44,16 @@ TAG_COMMIT = "dropout_lab.git_commit"
 TAG_DIRTY = "dropout_lab.git_dirty"
 TAG_DVC_INVOCATION = "dropout_lab.dvc_invocation"
 TAG_DVC_EXPERIMENT = "dropout_lab.dvc_experiment"
+# Where a run's process runs, and when it last reported (see pipeline.runs); why reconciliation ended it.
+TAG_HOST = "dropout_lab.host"
+TAG_PID = "dropout_lab.pid"
+TAG_PROC_START = "dropout_lab.process_start"  # seconds since the epoch
+TAG_HEARTBEAT = "dropout_lab.heartbeat"  # seconds since the epoch, updated every epoch
+TAG_ENDED_BECAUSE = "dropout_lab.ended_because"
+TAG_RESUMED_FROM = "dropout_lab.resumed_from"  # the run whose checkpoint a new run started from
+# How a run is continued, not what it is: never a param (MLflow refuses to change a param's value).
+_NOT_PARAMS = {"train.resume"}
+_WHERE = {TAG_HOST, TAG_PID, TAG_PROC_START, TAG_HEARTBEAT}
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow's UI reads this experiment tag to choose the page an experiment opens on (its JS enum
 # ExperimentKind); untagged, MLflow 3.17 opens the GenAI overview (traces) instead of the runs.
@@ -98,7 +108,7 @@ def git_tags(root: os.PathLike[str] | str = PROJECT_ROOT) -> dict[str, str]:
 
 def run_params(settings: Settings) -> dict[str, str]:
     """The whole config as MLflow params with dotted keys; values as text (MLflow stores text)."""
-    return {key: str(value) for key, value in flatten(settings).items()}
+    return {key: str(value) for key, value in flatten(settings).items() if key not in _NOT_PARAMS}
 
 
 def run_name(settings: Settings) -> str:
@@ -117,23 +127,31 @@ class TrackedRun:
     tags: Mapping[str, str]
     # Wall-clock seconds from start to end; None while the run is still going.
     seconds: float | None = None
+    start_ms: int = 0
 
     @classmethod
     def of(cls, run: Run) -> TrackedRun:
         data, info = run.data, run.info
         seconds = None if info.end_time is None else (info.end_time - info.start_time) / 1000.0
-        return cls(info.run_id, info.status, dict(data.params), dict(data.metrics), dict(data.tags), seconds)
+        return cls(
+            info.run_id, info.status, dict(data.params), dict(data.metrics), dict(data.tags), seconds,
+            info.start_time or 0,
+        )  # fmt: skip
 
 
 class Store:
     """A tracking store (SQLite file or server) and the questions the project asks it."""
 
     def __init__(self, uri: str) -> None:
+        """Open the store; a new SQLite store is created and migrated by one process at a time, and
+        a server that does not answer is said to within seconds (see `pipeline.store`)."""
         import mlflow
 
+        check_reachable(uri)
         self.uri = uri
         mlflow.set_tracking_uri(uri)
-        self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+        with store_lock(uri):  # the client creates (and migrates) a new store
+            self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
 
     @classmethod
     def open(cls, cfg: TrackingConfig) -> Store:
@@ -151,12 +169,13 @@ class Store:
         if found is not None:
             return found.experiment_id
         tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
-        try:
-            return self.client.create_experiment(name, _artifact_location(self.uri), tags=tags)
-        except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            return self.existing_experiment_id(name)
+        with store_lock(self.uri):  # on SQLite, one process at a time; a server may still race
+            try:
+                return self.client.create_experiment(name, _artifact_location(self.uri), tags=tags)
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.existing_experiment_id(name)
 
     def model_training_experiment(self, name: str) -> str:
         """The id of the existing experiment `name`, tagged model-training (older stores lack it)."""
@@ -256,7 +275,9 @@ class Store:
 
     # ------------------------------------------------------------ groups of runs (sweeps)
 
-    def start_sweep(self, experiment: str, sweep_id: str, overrides: list[str], source: str) -> str:
+    def start_sweep(
+        self, experiment: str, sweep_id: str, overrides: list[str], source: str, where: Mapping[str, str]
+    ) -> str:
         """The parent run of a multirun; jobs attach to it as children by id.
 
         Under `mlflow run -e sweep`, the entry point's run is the parent (and its experiment holds
@@ -264,7 +285,7 @@ class Store:
         """
         from pipeline.launch import project_run
 
-        tags = {**git_tags(), TAG_ROLE: "sweep", TAG_SWEEP: sweep_id, TAG_SOURCE: source}
+        tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SWEEP: sweep_id, TAG_SOURCE: source}
         existing = project_run()
         if existing:
             run_id = existing[0]
@@ -276,11 +297,14 @@ class Store:
         self.client.log_param(run_id, "sweep.overrides", " ".join(overrides))
         return run_id
 
-    def dvc_group(self, experiment_id: str, invocation: str, dvc_experiment: str | None) -> str:
+    def dvc_group(
+        self, experiment_id: str, invocation: str, dvc_experiment: str | None, where: Mapping[str, str]
+    ) -> str:
         """The parent run of one `dvc repro` / `dvc exp run`: found by its invocation key, else made.
 
         Its stages run one after another, so there is no race between them; a queue worker is
-        another invocation with a key of its own.
+        another invocation with a key of its own. It is RUNNING while one of its trainings runs,
+        and says where (`where`: that training's process), so a crash there is found for both.
         """
         found = self.client.search_runs(
             [experiment_id],
@@ -290,8 +314,10 @@ class Store:
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status=RUNNING)
+            for key, value in where.items():
+                self.client.set_tag(run_id, key, value)
             return run_id
-        tags = {**git_tags(), TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
+        tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
         if dvc_experiment:
             tags[TAG_DVC_EXPERIMENT] = dvc_experiment
         name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
@@ -313,12 +339,35 @@ class Store:
         self.client.set_terminated(parent_run_id, status)
         return status
 
-    def abandon_sweep(self, parent_run_id: str) -> None:
-        """At interpreter exit: a parent still RUNNING means the sweep died (KILLED on Ctrl-C)."""
+    def abandon_sweep(self, parent_run_id: str, interrupted_by: str | None) -> None:
+        """At interpreter exit: a parent still RUNNING means the sweep died: it and its children
+        still RUNNING (their processes were stopped with it) end KILLED when a signal stopped the
+        sweep, FAILED otherwise."""
         if self.client.get_run(parent_run_id).info.status != RUNNING:
             return
-        interrupted = getattr(sys, "last_type", None) is KeyboardInterrupt
-        self.client.set_terminated(parent_run_id, KILLED if interrupted else FAILED)
+        status = KILLED if interrupted_by else FAILED
+        why = f"the sweep was stopped by {interrupted_by}" if interrupted_by else "the sweep died"
+        for child in self.child_runs(parent_run_id):
+            if child.status == RUNNING:
+                self.end_stale(child.run_id, why, status)
+        self.client.set_terminated(parent_run_id, status)
+
+    # ------------------------------------------------------------ runs nobody ended (pipeline.runs)
+
+    def running_runs(self) -> list[TrackedRun]:
+        """Every RUNNING run of the store, in every experiment."""
+        experiments = [e.experiment_id for e in self.client.search_experiments(max_results=_MAX_RESULTS)]
+        if not experiments:
+            return []
+        found = self.client.search_runs(
+            experiments, filter_string=f"attributes.status = '{RUNNING}'", max_results=_MAX_RESULTS
+        )
+        return [TrackedRun.of(run) for run in found]
+
+    def end_stale(self, run_id: str, why: str, status: str = FAILED) -> None:
+        """End a run its process can no longer end, saying why in a tag."""
+        self.client.set_tag(run_id, TAG_ENDED_BECAUSE, why)
+        self.client.set_terminated(run_id, status)
 
 
 # ---------------------------------------------------------------- the active run of this process
@@ -332,20 +381,25 @@ def _training_experiment(store: Store, settings: Settings, launch: Launch, paren
 
 
 @contextmanager
-def training_run(settings: Settings, launch: Launch, tags: Mapping[str, str]) -> Iterator[str]:
-    """Start the MLflow run of one training (or log into the one `mlflow run` made); yield its id.
+def training_run(
+    settings: Settings, launch: Launch, tags: Mapping[str, str], resume_run_id: str | None = None
+) -> Iterator[str]:
+    """Start the MLflow run of one training (or log into the one `mlflow run` made, or continue
+    `resume_run_id`: its status goes back to RUNNING); yield its id.
 
-    The run ends FINISHED on success, KILLED on Ctrl-C and FAILED on any other error. A DVC training
-    outside any sweep or entry point becomes a child of its DVC invocation's group run.
+    The run ends FINISHED on success, KILLED on Ctrl-C, SIGTERM or SIGHUP and FAILED on any other
+    error. A DVC training outside any sweep or entry point becomes a child of its DVC invocation's
+    group run.
     """
     import mlflow
 
     store = Store.open(settings.tracking)
     parent = launch.parent_run_id
     group = None
-    if parent is None and launch.under_dvc and launch.dvc_invocation:
+    if parent is None and launch.under_dvc and launch.dvc_invocation and resume_run_id is None:
         exp_id = launch.experiment_id or store.experiment_id(settings.tracking.experiment)
-        group = parent = store.dvc_group(exp_id, launch.dvc_invocation, launch.dvc_experiment)
+        where = {key: value for key, value in tags.items() if key in _WHERE}
+        group = parent = store.dvc_group(exp_id, launch.dvc_invocation, launch.dvc_experiment, where)
     all_tags = {
         **git_tags(),
         **tags,
@@ -356,7 +410,11 @@ def training_run(settings: Settings, launch: Launch, tags: Mapping[str, str]) ->
     }
     if launch.dvc_experiment:
         all_tags[TAG_DVC_EXPERIMENT] = launch.dvc_experiment
-    if launch.own_run_id:
+    if resume_run_id:
+        run = mlflow.start_run(run_id=resume_run_id)
+        if TAG_ENDED_BECAUSE in store.run(resume_run_id).tags:  # reconciliation ended it: no more
+            store.client.delete_tag(resume_run_id, TAG_ENDED_BECAUSE)
+    elif launch.own_run_id:
         run = mlflow.start_run(run_id=launch.own_run_id)
     else:
         # Made by the client, then activated by id: a fluent start_run() without an id would adopt
@@ -438,6 +496,22 @@ def log_dataset(name: str, fingerprint: str, sizes: Mapping[str, int], source: P
     mlflow.log_input(
         dataset, context="training", tags={f"{split}_size": str(n) for split, n in sizes.items()}
     )
+
+
+def heartbeat(row: Mapping[str, float], seconds: float) -> None:
+    """An epoch hook: tell reconciliation (on any host) that this run's process is alive."""
+    import mlflow
+
+    mlflow.set_tag(TAG_HEARTBEAT, f"{time.time():.3f}")
+
+
+def last_logged_epoch() -> int:
+    """The last epoch the active run logged (0 for none): a resumed run logs from the next one."""
+    import mlflow
+
+    run_id = mlflow.active_run().info.run_id
+    steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")]
+    return max(steps, default=0)
 
 
 def log_metrics(values: Mapping[str, float]) -> None:

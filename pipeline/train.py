@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from pipeline import tracking
+from pipeline import checkpoint, interrupts, resume, runs, tracking
 from pipeline.atomic import write_json_atomic, write_text_atomic
 from pipeline.config import CONF_DIR, ConfigError, Settings, project_path
-from pipeline.fit import TrainResult, build_and_fit, final_metrics
+from pipeline.fit import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
 from pipeline.launch import Launch
 from pipeline.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.preprocess import ProcessedData, load_for
@@ -71,13 +71,34 @@ def warm_up_after_first_epoch(row: dict[str, float], seconds: float) -> None:
 
 
 def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch) -> str:
-    """Train one config inside its MLflow run, write its files; return the run id."""
-    tags = {tracking.TAG_FINGERPRINT: data.fingerprint}
-    with tracking.training_run(settings, launch, tags) as run_id:
-        sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
-        source = project_path("data", "processed", f"{data.name}.npz")
-        tracking.log_dataset(data.name, data.fingerprint, sizes, source)
-        result = build_and_fit(settings, data, on_epoch=[tracking.log_epoch, warm_up_after_first_epoch])
+    """Train one config inside its MLflow run, write its files; return the run id.
+
+    Checkpoints after every epoch (`checkpoints/<run id>/`, removed when the run finishes), and
+    starts from one when `train.resume` says so, or, under DVC, when a killed `dvc repro` left one
+    for this config (see `pipeline.resume`).
+    """
+    key = checkpoint.config_key(settings, data.fingerprint)
+    start = resume.choose(settings.train.resume, key, launch.under_dvc)
+    tags = {tracking.TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
+    if start.checkpoint and start.run_id is None:
+        tags[tracking.TAG_RESUMED_FROM] = start.checkpoint.run_id
+    with tracking.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:
+        target = checkpoint.Target(checkpoint.run_folder(run_id), run_id, key, launch.source.value)
+        done = start.checkpoint.history if start.checkpoint else []
+        if done:
+            log.info("run %s: resuming after epoch %d from %s", run_id, len(done), start.checkpoint.folder)
+        if start.run_id is None:  # a resumed run has its dataset already
+            sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
+            source = project_path("data", "processed", f"{data.name}.npz")
+            tracking.log_dataset(data.name, data.fingerprint, sizes, source)
+        log_epochs_not_logged(done)
+        hooks = [tracking.log_epoch, tracking.heartbeat, warm_up_after_first_epoch]
+        try:
+            result = build_and_fit(settings, data, hooks, start=start.checkpoint, save_to=target)
+        except KeyboardInterrupt as exc:
+            saved = checkpoint.latest(target.folder)
+            interrupts.summarize(exc, killed_line(run_id, exc, saved.epoch if saved else len(done), launch))
+            raise
         run_info = {
             "data_fingerprint": data.fingerprint,
             "dropout_rate": settings.model.dropout.rate,
@@ -97,12 +118,42 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
             from pipeline.evaluate import evaluate_and_log
 
             evaluate_and_log(result.model, data, result.history, settings.eval, settings.train.seed, files)
+    checkpoint.remove(target.folder)  # the run is complete: its files and MLflow hold everything
+    if start.checkpoint:
+        checkpoint.remove(start.checkpoint.folder.parent)
     last = result.history.iloc[-1]
     log.info(
         "run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
         run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
     )  # fmt: skip
     return run_id
+
+
+def log_epochs_not_logged(done: list[dict[str, float]]) -> None:
+    """Log the checkpoint's epochs the run has not logged: a new run resuming another's checkpoint
+    (DVC), or a crash between an epoch's checkpoint and its metrics. Never an epoch twice."""
+    last = tracking.last_logged_epoch()
+    for row in done:
+        if row["epoch"] > last:
+            tracking.log_epoch({k: row[k] for k in HISTORY_COLUMNS if k in row}, row.get("seconds", 0.0))
+
+
+def killed_line(run_id: str, exc: KeyboardInterrupt, epochs_done: int, launch: Launch) -> str:
+    """The one line an interrupted training prints: which run, which status, how to resume."""
+    how = f"KILLED by {interrupts.signal_name(exc)}"
+    if epochs_done == 0:
+        return f"run {run_id} {how} before its first epoch ended (nothing to resume: start it again)"
+    if launch.under_dvc:
+        return f"run {run_id} {how} after epoch {epochs_done}; resume with: dvc repro"
+    overrides = [o for o in _task_overrides() if not o.startswith("train.resume=")]
+    command = " ".join(["python -m pipeline.train", *overrides, f"train.resume={run_id}"])
+    return f"run {run_id} {how} after epoch {epochs_done}; resume with: {command}"
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def check_matrix_rate(params_file: Path) -> None:
@@ -135,6 +186,7 @@ def main(settings: Settings, launch: Launch) -> None:
     if launch.under_dvc:
         check_matrix_rate(project_path("params.yaml"))
     data = load_for(settings.data, project_path())
+    runs.reconcile(settings.tracking)  # runs a crash left RUNNING end FAILED before this one starts
     train_and_track(settings, data, files, launch)
 
 

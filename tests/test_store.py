@@ -1,0 +1,69 @@
+"""First use of a fresh SQLite store by several processes at once: every one succeeds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from pipeline import tracking
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = 4
+
+CHILD = """
+import sys
+from pipeline import tracking
+from pipeline.config import TrackingConfig
+
+cfg = TrackingConfig(uri=sys.argv[1], experiment="race", log_model=False, stale_after_s=3600)
+print(tracking.Store.open(cfg).start_sweep("race", sys.argv[2], [], "hydra", {}))
+"""
+
+
+def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD, uri, f"sweep{i}"], cwd=ROOT, env=env, **pipes)
+        for i in range(PROCESSES)
+    ]
+    outcomes = [(child.communicate(timeout=300), child.returncode) for child in children]
+    for (_, stderr), status in outcomes:
+        assert status == 0, stderr[-3000:]
+    run_ids = {stdout.strip() for (stdout, _), _ in outcomes}
+
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e for e in client.search_experiments() if e.name == "race"]
+    assert len(experiments) == 1
+    runs = client.search_runs([experiments[0].experiment_id])
+    assert {run.info.run_id for run in runs} == run_ids and len(run_ids) == PROCESSES
+    assert {run.data.tags[tracking.TAG_ROLE] for run in runs} == {"sweep"}
+
+
+def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():
+    import socket
+    import time
+
+    import pytest
+
+    from pipeline.store import StoreUnreachable, check_reachable
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        refused = probe.getsockname()[1]
+    with pytest.raises(StoreUnreachable, match=f"http://127.0.0.1:{refused} does not answer"):
+        check_reachable(f"http://127.0.0.1:{refused}", timeout_s=1.0, window_s=2.0)
+
+    with socket.socket() as silent:  # accepts connections (the kernel does), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(StoreUnreachable, match="does not answer"):
+            check_reachable(uri, timeout_s=1.0, window_s=2.0)
+        assert time.monotonic() - start < 30
