@@ -184,12 +184,14 @@ def comparison_table(runs: pd.DataFrame, seconds: Mapping[str, float | None]) ->
     ]
     t2 = _finished(runs, "paper_table2")
     for name, error in TABLE2:
-        ours = (
-            f"{t2['test_error'].mean():.2f}% ({_shape(t2)})" if name == TABLE2_OURS and len(t2) else "not run"
+        if name != TABLE2_OURS:
+            lines.append(f"| Table 2: {name} | {error:.2f}% | not reproduced here | | |")
+            continue
+        ours = f"{t2['test_error'].mean():.2f}% ({_shape(t2)})" if len(t2) else _absent(runs, "paper_table2")
+        time = _duration(seconds.get("paper_table2"))
+        lines.append(
+            f"| Table 2: {name} | {error:.2f}% | {ours} | {_counts(runs, 'paper_table2')} | {time} |"
         )
-        counts = _counts(runs, "paper_table2") if name == TABLE2_OURS else ""
-        time = _duration(seconds.get("paper_table2")) if name == TABLE2_OURS else ""
-        lines.append(f"| Table 2: {name} | {error:.2f}% | {ours} | {counts} | {time} |")
     for figure, preset, ours in (
         ("Fig. 9", "paper_rates", _rates_summary(runs)),
         ("Fig. 10", "paper_sizes", _sizes_summary(runs)),
@@ -200,6 +202,11 @@ def comparison_table(runs: pd.DataFrame, seconds: Mapping[str, float | None]) ->
             f"| {figure}: {FIGURE_CLAIMS[figure]} | see paper | {ours} | {_counts(runs, preset)} | {time} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _absent(runs: pd.DataFrame, preset: str) -> str:
+    """Why a preset has no number: never run, or no run of it finished (yet)."""
+    return "no finished run" if (runs["preset"] == preset).any() else "not run"
 
 
 def _shape(part: pd.DataFrame) -> str:
@@ -224,7 +231,7 @@ def _duration(seconds: float | None) -> str:
 def _rates_summary(runs: pd.DataFrame) -> str:
     table = _mean_std(_finished(runs, "paper_rates"), ["rate"])
     if table.empty:
-        return "not run"
+        return _absent(runs, "paper_rates")
     cells = [f"p={1 - r:.1f}: {m:.2f}±{s:.2f}" for r, m, s in table.sort_values("rate", ascending=False)[
         ["rate", "mean", "std"]].itertuples(index=False)]  # fmt: skip
     return "; ".join(cells) + " (%)"
@@ -233,7 +240,7 @@ def _rates_summary(runs: pd.DataFrame) -> str:
 def _sizes_summary(runs: pd.DataFrame) -> str:
     part = _finished(runs, "paper_sizes")
     if part.empty:
-        return "not run"
+        return _absent(runs, "paper_sizes")
     part["recipe"] = np.where((part["rate"] > 0) | (part["input_rate"] > 0), "dropout", "standard")
     table = _mean_std(part, ["train_size", "recipe"]).pivot(index="train_size", columns="recipe")
     cells = []
@@ -248,7 +255,7 @@ def _mc_summary(runs: pd.DataFrame) -> str:
     part = _finished(runs, "paper_table2")
     columns = sorted((c for c in part.columns if c.startswith(MC_PREFIX) and part[c].notna().any()), key=_k)
     if part.empty or not columns:
-        return "not run"
+        return _absent(runs, "paper_table2")
     cells = [f"k={_k(c)}: {100 * part[c].mean():.2f}" for c in columns]
     return "; ".join(cells) + f" vs weight scaling {part['test_error'].mean():.2f} (%)"
 

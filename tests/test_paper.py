@@ -114,6 +114,14 @@ def test_fig11_draws_the_mc_curve_and_the_weight_scaling_line(runs):
     assert scaling and np.allclose(scaling[0].get_ydata(), 1.2)
 
 
+def test_the_table_says_when_a_preset_has_runs_but_none_finished():
+    frame = runs_frame(
+        [PresetRun("paper_table2", [row_of("paper_table2", _params(0.5, 1), {}, "RUNNING")], None)]
+    )
+    row = next(line for line in comparison_table(frame, {}).splitlines() if "max-norm, 3x1024" in line)
+    assert "| no finished run | 0/1 | not finished |" in row
+
+
 def test_fig11_without_an_mc_curve_says_what_is_missing():
     frame = runs_frame(
         [PresetRun("paper_table2", [row_of("paper_table2", _params(0.5, 1), {}, "RUNNING")], None)]
@@ -138,7 +146,9 @@ def test_the_report_writes_the_table_and_only_the_figures_it_has_runs_for(tmp_pa
     written = write_paper_report(frame, {"paper_rates": 60.0}, tmp_path)
     assert [path.name for path in written] == ["paper_comparison.md", "paper_fig9_error_vs_p.png"]
     assert (tmp_path / "paper_fig9_error_vs_p.png").read_bytes()[:4] == b"\x89PNG"
-    assert "not run" in (tmp_path / "paper_comparison.md").read_text()
+    table = (tmp_path / "paper_comparison.md").read_text()
+    assert "| 1.60% | not reproduced here |" in table
+    assert "| 1.06% | not run | 0/0 | not finished |" in table
 
 
 def test_the_preset_is_read_from_the_sweep_overrides():
