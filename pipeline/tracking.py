@@ -488,14 +488,19 @@ def log_dataset(name: str, fingerprint: str, sizes: Mapping[str, int], source: P
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.exceptions import MlflowException
 
     with warnings.catch_warnings():  # MLflow registers its local-file source twice, then warns so
         warnings.simplefilter("ignore", UserWarning)
         located = resolve_dataset_source(str(source))
     dataset = MetaDataset(source=located, name=name, digest=fingerprint[:32])
-    mlflow.log_input(
-        dataset, context="training", tags={f"{split}_size": str(n) for split, n in sizes.items()}
-    )
+    tags = {f"{split}_size": str(n) for split, n in sizes.items()}
+    try:
+        mlflow.log_input(dataset, context="training", tags=tags)
+    except MlflowException:
+        # Parallel jobs of one experiment insert the same new dataset at once (MLflow looks it up,
+        # then inserts): one wins, the others fail on its unique key. It exists now: link it again.
+        mlflow.log_input(dataset, context="training", tags=tags)
 
 
 def heartbeat(row: Mapping[str, float], seconds: float) -> None:

@@ -33,6 +33,10 @@ FLAGS = [
 EXPAND_PARENTS = (
     "document.querySelectorAll('button[data-component-id*=\"runnamecellrenderer\"]').forEach(b => b.click())"
 )
+# MLflow 3.17 opens its Assistant (a chat panel) beside the runs; closed, the table has the width.
+CLOSE_ASSISTANT = (
+    "document.querySelector('button[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
+)
 
 
 class Page:
@@ -97,6 +101,7 @@ async def _look(url: str, screenshot: Path, parents: list[str], children: list[s
         if children:
             await page.call("Runtime.evaluate", expression=EXPAND_PARENTS)
         shown = await page.wait_for([*parents, *children], timeout_s=60)
+        await page.call("Runtime.evaluate", expression=CLOSE_ASSISTANT)
         await asyncio.sleep(1.0)  # let the table finish painting the rows it just showed
         image = await page.call("Page.captureScreenshot", format="png")
         screenshot.write_bytes(base64.b64decode(image["data"]))
