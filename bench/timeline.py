@@ -20,6 +20,7 @@ import importlib.abc
 import importlib.util
 import json
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "pipeline.tracking": ("log_trained_model",),
     "mlflow.keras": ("log_model",),
     "mlflow.tracking.fluent": ("end_run",),
+    "pipeline.quick_exit": ("exit_without_teardown",),
 }
 
 
@@ -54,13 +56,23 @@ class Stamps:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.marks: list[tuple[str, float]] = []
+        self.memory: list[tuple[str, float]] = []  # (mark, RSS in MiB at that moment)
 
     def mark(self, name: str) -> None:
         self.marks.append((name, time.time()))
+        self.memory.append((name, rss_mib()))
 
     def dump(self) -> None:
         self.mark("last atexit handler")
-        self.path.write_text(json.dumps(self.marks))
+        self.path.write_text(json.dumps({"marks": self.marks, "memory": self.memory}))
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def stamped(fn: Any, name: str, stamps: Stamps) -> Any:
@@ -117,16 +129,13 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
 
 
 def child(stamp_file: Path, overrides: list[str]) -> None:
-    """Run the training stage's `main` as `python -m pipeline.train` would, with stamps."""
+    """Run `python -m pipeline.train <overrides>` in this process, with stamps."""
     stamps = Stamps(stamp_file)
     atexit.register(stamps.dump)  # registered first, so it runs last
     sys.meta_path.insert(0, PostImportHooks(stamps))
     sys.argv = [str(REPO / "pipeline" / "train.py"), *overrides]
-    import pipeline.train
-
-    stamps.mark("main start")
     try:
-        pipeline.train.main()
+        runpy.run_module("pipeline.train", run_name="__main__", alter_sys=True)
     finally:
         stamps.mark("main returned")
 
@@ -148,8 +157,10 @@ def run_once(ws: Workspace, overrides: list[str], cpus: str | None, index: int) 
     stderr = proc.stderr.read() if proc.stderr else ""
     if status != 0 or not stamp_file.exists():
         raise RuntimeError(f"training failed (status {status}):\n{stderr[-3000:]}")
-    marks = [(name, at - spawned) for name, at in json.loads(stamp_file.read_text())]
-    return {"marks": marks, "exit": exited - spawned, "peak_mib": usage.ru_maxrss / 1024}
+    stamps = json.loads(stamp_file.read_text())
+    marks = [(name, at - spawned) for name, at in stamps["marks"]]
+    memory = [(name, mib) for name, mib in stamps["memory"]]
+    return {"marks": marks, "memory": memory, "exit": exited - spawned, "peak_mib": usage.ru_maxrss / 1024}
 
 
 def first(marks: list[tuple[str, float]], name: str) -> float | None:
@@ -180,7 +191,7 @@ def phases(run: dict[str, Any]) -> dict[str, float]:
     marks = run["marks"]
     fit_start, fit_end = first(marks, "fit start"), last(marks, "fit end")
     epoch1 = first(marks, "on_epoch_end end")
-    returned = last(marks, "main returned")
+    returned = first(marks, "exit_without_teardown start") or last(marks, "main returned")
     assert fit_start is not None and fit_end is not None and epoch1 is not None and returned is not None
     evaluation = spans(marks, "evaluate_model")
     after_fit = returned - fit_end
@@ -207,6 +218,13 @@ def import_lines(run: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def memory_lines(run: dict[str, Any]) -> list[list[str]]:
+    seen: dict[str, list[float]] = {}
+    for name, mib in run["memory"]:
+        seen.setdefault(name, []).append(mib)
+    return [[name, f"{v[0]:.0f}", f"{v[-1]:.0f}"] for name, v in seen.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
@@ -231,6 +249,8 @@ def main() -> None:
     print(table(rows, header))
     print("\nimports in run 1 (inclusive; keras includes TensorFlow):")
     print(table(import_lines(runs[0]), ["import", "done at s", "took s"]))
+    print("\nRSS of run 1 at the first and last of each mark (MiB):")
+    print(table(memory_lines(runs[0]), ["mark", "first", "last"]))
     peaks = ", ".join(f"{run['peak_mib']:.0f}" for run in runs)
     print(f"\npeak RSS (MiB, from wait4): {peaks}; load average {os.getloadavg()[0]:.2f} at end")
 

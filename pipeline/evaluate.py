@@ -29,6 +29,7 @@ from pipeline.errors import UserError
 from pipeline.inference import BatchedForward
 from pipeline.launch import Launch
 from pipeline.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.quick_exit import exit_without_teardown
 from pipeline.stage import stage
 
 if TYPE_CHECKING:
@@ -365,3 +366,4 @@ def main(settings: Settings, launch: Launch) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()  # TensorFlow's interpreter teardown outputs nothing and takes seconds
