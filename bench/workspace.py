@@ -27,9 +27,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's `pipeline`, and tests/synthetic.py
 
+from seed_loop import RESULT_PREFIX, emit  # noqa: E402, F401  (re-exported: the seed imports nothing of ours)
+
 from pipeline.config import MIRROR_ENV, Settings  # noqa: E402
 
-RESULT_PREFIX = "BENCH_RESULT "
 SEED_SCRIPT = Path(__file__).resolve().parent / "seed_loop.py"
 
 
@@ -132,11 +133,6 @@ def run_child(argv: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str, 
     lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     result = json.loads(lines[-1][len(RESULT_PREFIX) :]) if lines else {}
     return {**result, "wall": wall, "peak_mib": usage.ru_maxrss / 1024}
-
-
-def emit(result: dict[str, Any]) -> None:
-    """A child's one result line (the prefix keeps it apart from anything a library prints)."""
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
 def median(values: Sequence[float]) -> float:
