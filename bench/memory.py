@@ -36,6 +36,13 @@ def status_kib(pid: int, key: str) -> int | None:
     return None
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:60].decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return "?"
+
+
 def descendants(root: int) -> list[int]:
     """`root` and every process below it (from the parent ids in /proc/<pid>/stat)."""
     parents: dict[int, int] = {}
@@ -55,9 +62,9 @@ def descendants(root: int) -> list[int]:
 
 def sampled_tree(argv: list[str], ws: Workspace) -> dict[str, float]:
     """Run `argv`; sample its process tree until it exits; per-process peaks and the total's peak."""
-    proc = subprocess.Popen(
-        argv, cwd=ws.root, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = ws.root / "sweep.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, cwd=ws.root, env=ws.env(), stdout=out, stderr=subprocess.STDOUT)
     peaks: dict[int, int] = {}
     names: dict[int, str] = {}
     total_peak = 0
@@ -68,14 +75,12 @@ def sampled_tree(argv: list[str], ws: Workspace) -> dict[str, float]:
             if hwm is None or rss is None:
                 continue
             peaks[pid] = max(peaks.get(pid, 0), hwm)
-            names.setdefault(
-                pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:60].decode()
-            )
+            names.setdefault(pid, command_line(pid))
             total += rss
         total_peak = max(total_peak, total)
         time.sleep(0.1)
     if proc.returncode != 0:
-        raise RuntimeError(f"sweep failed:\n{proc.stderr.read().decode()[-3000:] if proc.stderr else ''}")
+        raise RuntimeError(f"sweep failed:\n{log.read_text()[-3000:]}")
     for pid, kib in sorted(peaks.items(), key=lambda item: -item[1]):
         print(f"    pid {pid}: peak {kib / 1024:.0f} MiB  {names[pid]}")
     return {
@@ -93,12 +98,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dropout-lab-memory-") as tmp:
         ws = prepare_workspace(Path(tmp))
         print(f"data: {ws.source}; {args.epochs} epochs")
-        train = [sys.executable, "-m", "pipeline.train", *ws.overrides, f"train.epochs={args.epochs}"]
-        one = run_child([*train, f"hydra.run.dir={ws.root / 'outputs'}"], ws.env(), ws.root)
+        train = [sys.executable, "-m", "pipeline.train"]
+        config = [*ws.overrides, f"train.epochs={args.epochs}"]
+        one = run_child([*train, *config, f"hydra.run.dir={ws.root / 'outputs'}"], ws.env(), ws.root)
         print(f"  one training: {one['peak_mib']:.0f} MiB peak, {one['wall']:.1f} s")
         print("  2-job sweep (rates 0 and 0.5), per process:")
         sweep = sampled_tree(
-            [*train, "-m", "model.dropout.rate=0,0.5", f"hydra.sweep.dir={ws.root / 'multirun'}"], ws
+            [*train, "-m", *config, "model.dropout.rate=0,0.5", f"hydra.sweep.dir={ws.root / 'multirun'}"], ws
         )
     rows = [
         ["one training: peak RSS (wait4)", f"{one['peak_mib']:.0f}", f"{TARGET_ONE_MIB}"],

@@ -4,7 +4,7 @@
 
 In one run, alternating a, b for each seed, every run in a fresh process pinned to `--cpus`:
   (a) the seed notebook's loop as written there (bench/seed_loop.py),
-  (b) the project's `pipeline.train.build_and_fit` on the default config composed from conf/,
+  (b) the project's `pipeline.fit.build_and_fit` on the default config composed from conf/,
 and prints seconds per epoch (median, epoch 1 included, and more views), the ratio b/a (target
 <= 0.33), test accuracies (target: within 0.3 points over >= 3 seeds) and PASS/FAIL. Whole
 processes are compared by bench/whole_run.py, memory by bench/memory.py. Nothing is asserted.

@@ -129,12 +129,16 @@ def fit(
         hooks.append(log_epoch_line)
     recorder = _epoch_recorder(hooks)
     if len(done) < cfg.epochs:
-        batches = EpochBatches(data.x_train, data.y_train, cfg.batch_size, cfg.seed)
+        # Tensors on the arrays' own memory where they allow it: converting them would copy them.
+        from pipeline.zero_copy import shared_tensor
+
+        x_train, y_train = shared_tensor(data.x_train), shared_tensor(data.y_train)
+        batches = EpochBatches(x_train, y_train, cfg.batch_size, cfg.seed)
         model.fit(
             batches.dataset,
             epochs=cfg.epochs,
             initial_epoch=len(done),
-            validation_data=(data.x_val, data.y_val),
+            validation_data=(shared_tensor(data.x_val), shared_tensor(data.y_val)),
             validation_batch_size=cfg.batch_size,
             shuffle=False,  # the order is the pipeline's own
             callbacks=[batches.keras_callback(), recorder, *early_stopping(cfg)],

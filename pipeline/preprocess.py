@@ -26,6 +26,7 @@ from pipeline.errors import UserError
 from pipeline.idx import read_idx
 from pipeline.launch import Launch
 from pipeline.stage import stage
+from pipeline.zero_copy import read_npy_aligned
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,9 @@ def load_processed(path: Path | str) -> ProcessedData:
             missing = [key for key in (*ARRAY_KEYS, FINGERPRINT_KEY) if key not in npz.files]
             if missing:
                 raise DataError(f"{path} lacks {', '.join(missing)}: {_MAKE_IT}")
-            arrays = {key: npz[key] for key in ARRAY_KEYS}
+            # Aligned, so training shares their memory instead of copying them (pipeline.zero_copy).
+            arrays = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
+            arrays = {key: npz[key] if array is None else array for key, array in arrays.items()}
             stored = str(npz[FINGERPRINT_KEY].item())
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz ({exc}): {_MAKE_IT}") from None
