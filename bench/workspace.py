@@ -55,8 +55,8 @@ class Workspace:
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, "DROPOUT_LAB_ROOT": str(self.root), "PYTHONPATH": str(REPO)}
-        env.pop("MLFLOW_TRACKING_URI", None)  # the root's own mlflow.db
-        env.pop("MLFLOW_RUN_ID", None)
+        for inherited in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "DVC_ROOT"):  # the root's own mlflow.db
+            env.pop(inherited, None)
         return env
 
 
@@ -103,7 +103,7 @@ def create_store(workspace: Workspace) -> None:
         "from workspace import settings_for\n"
         "import sys\n"
         "cfg = settings_for(sys.argv[1:]).tracking\n"
-        "tracking.experiment_id(tracking.client_for(cfg), cfg.experiment)\n"
+        "tracking.Store.open(cfg).experiment_id(cfg.experiment)\n"
     )
     env = {**workspace.env(), "PYTHONPATH": f"{REPO}:{Path(__file__).parent}"}
     argv = [sys.executable, "-c", code, *workspace.overrides]

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.aligned import read_npy_aligned
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import DataConfig, DataFiles, Settings, project_path
 from pipeline.errors import UserError
 from pipeline.idx import read_idx
 from pipeline.launch import Launch
 from pipeline.stage import stage
-from pipeline.zero_copy import read_npy_aligned
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def load_processed(path: Path | str) -> ProcessedData:
             missing = [key for key in (*ARRAY_KEYS, FINGERPRINT_KEY) if key not in npz.files]
             if missing:
                 raise DataError(f"{path} lacks {', '.join(missing)}: {_MAKE_IT}")
-            # Aligned, so training shares their memory instead of copying them (pipeline.zero_copy).
+            # Aligned, so training shares their memory instead of copying them (pipeline.aligned).
             arrays = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
             arrays = {key: npz[key] if array is None else array for key, array in arrays.items()}
             stored = str(npz[FINGERPRINT_KEY].item())

@@ -1,11 +1,10 @@
-"""Arrays that TensorFlow can train on without copying them: a third less memory in a training.
+"""Arrays whose memory TensorFlow can share: 64-byte aligned, read straight from an `.npz`.
 
 Given NumPy arrays, Keras' `fit` converts them to tensors, and the conversion keeps about twice
 the array's size (measured: +300 MB for the 150 MB training images). A tensor made with DLPack from
-a 64-byte aligned, C-contiguous array shares the array's memory instead, and Keras uses it as it
-is: the same batches in the same shuffled order, so the same numbers. NumPy aligns its buffers to
-16 bytes only, so `read_npy_aligned` reads an `.npy` member of an `.npz` straight into an aligned
-buffer (no second copy on the way either).
+a 64-byte aligned, C-contiguous array shares the array's memory instead (`pipeline.fit`). NumPy
+aligns its buffers to 16 bytes only, so `read_npy_aligned` reads an `.npy` member of an `.npz`
+straight into an aligned buffer (no second copy on the way either). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-ALIGNMENT = 64  # bytes; what TensorFlow's CPU kernels (Eigen) require of a buffer they share
+ALIGNMENT = 64  # bytes; what TensorFlow requires of a buffer it shares (Eigen's alignment)
 
 
 def empty_aligned(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
@@ -49,17 +48,3 @@ def read_npy_aligned(archive: zipfile.ZipFile, name: str) -> np.ndarray | None:
                 raise ValueError(f"{name}.npy is truncated ({filled} of {len(view)} bytes)")
             filled += count
     return array
-
-
-def shared_tensor(array: Any) -> Any:
-    """A TensorFlow tensor on `array`'s own memory when it is aligned, C-contiguous, writeable and in
-    native byte order (what DLPack takes); otherwise `array` itself, which Keras copies as before."""
-    if not isinstance(array, np.ndarray) or not array.dtype.isnative:
-        return array
-    if not array.flags.c_contiguous or not array.flags.writeable:
-        return array
-    if array.ctypes.data % ALIGNMENT or array.size == 0:
-        return array
-    import tensorflow as tf
-
-    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
