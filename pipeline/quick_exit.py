@@ -19,11 +19,10 @@ from typing import NoReturn
 
 
 def exit_without_teardown(status: int = 0) -> NoReturn:
-    """Join the threads that a normal exit would join, run `atexit`, flush, `os._exit(status)`."""
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon:
-            thread.join()
+    """Stop and join threads as a normal exit would, run `atexit`, flush, then `os._exit(status)`."""
+    # What the interpreter's own exit does first: the threading exit hooks (a joblib/loky executor
+    # stops its manager thread in one), then a join of every non-daemon thread.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
