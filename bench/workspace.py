@@ -53,6 +53,11 @@ class Workspace:
     source: str
     overrides: list[str] = field(default_factory=list)  # Hydra overrides the data needs (synthetic)
 
+    @property
+    def tracking_uri(self) -> str:
+        """The root's own store, where the children log (see `env`)."""
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
     def env(self) -> dict[str, str]:
         env = {**os.environ, "DROPOUT_LAB_ROOT": str(self.root), "PYTHONPATH": str(REPO)}
         for inherited in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "DVC_ROOT"):  # the root's own mlflow.db
@@ -108,6 +113,20 @@ def create_store(workspace: Workspace) -> None:
     env = {**workspace.env(), "PYTHONPATH": f"{REPO}:{Path(__file__).parent}"}
     argv = [sys.executable, "-c", code, *workspace.overrides]
     subprocess.run(argv, env=env, cwd=workspace.root, check=True)
+
+
+def prepare_store(uri: str, artifacts: Path) -> None:
+    """A store at `uri` with the project's experiment (artifacts under `artifacts`), made before
+    any timing: a new SQLite store migrates its schema on first use."""
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    name = settings_for().tracking.experiment
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=artifacts.as_uri())
 
 
 def taskset(cpus: str | None) -> list[str]:
