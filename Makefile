@@ -53,9 +53,11 @@ server: $(VENV)/.installed-server  ## team tracking server: PostgreSQL + mlflow 
 server-stop: $(VENV)/.installed-server  ## stop the tracking server and its PostgreSQL
 	$(PY) -m pipeline.server stop
 
-bench: install  ## training-speed, sweep and team-scale benchmarks (minutes)
+bench: install  ## whole-run, pipeline, per-epoch, memory and team-scale benchmarks (about 40 minutes)
+	$(PY) bench/whole_run.py
+	$(PY) bench/pipeline_run.py
 	$(PY) bench/train_speed.py
-	$(PY) bench/sweep_speed.py
+	$(PY) bench/memory.py
 	$(PY) bench/team_scale.py
 
 clean:  ## remove pipeline outputs and Hydra folders (keeps mlflow.db)

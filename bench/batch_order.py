@@ -3,7 +3,7 @@
     python bench/batch_order.py [--epochs 3]
 
 Each contender trains the default config (conf/) in a fresh process on the same processed data
-(real MNIST when a mirror is found, see common.find_mirror) and reports seconds per epoch (median,
+(real MNIST when a mirror is found, see workspace.mnist_mirror) and reports seconds per epoch (median,
 epoch 1 included) and peak memory. Resume-exactness needs the stateless order; this shows its cost.
 Timings are noisy on a shared machine: the figures are medians of this one run; nothing is asserted.
 """
@@ -11,30 +11,28 @@ Timings are noisy on a shared machine: the figures are medians of this one run; 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, emit, median, peak_rss_mb, prepare_workspace, quiet_tensorflow, run_child, table
-
-sys.path.insert(0, str(REPO))  # this checkout's pipeline/, whichever one the venv has installed
+from workspace import emit, median, prepare_workspace, run_child, settings_for, table
 
 CONTENDERS = ("keras-shuffle", "epoch-batches")
 
 
 def child(contender: str, epochs: int) -> None:
-    quiet_tensorflow()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    from common import default_settings
 
     from pipeline.batches import EpochBatches
     from pipeline.config import project_path
+    from pipeline.fit import compile_model, configure_runtime
     from pipeline.model import build_model
     from pipeline.preprocess import load_processed
-    from pipeline.train import compile_model, configure_runtime
 
-    settings = default_settings([f"train.epochs={epochs}"])
+    settings = settings_for([f"train.epochs={epochs}"])
     data = load_processed(project_path("data", "processed", "mnist.npz"))
     configure_runtime(settings.train)
     model = build_model(settings.model, 784, 10, seed=settings.train.seed)
@@ -56,7 +54,7 @@ def child(contender: str, epochs: int) -> None:
         batches = EpochBatches(data.x_train, data.y_train, settings.train.batch_size, settings.train.seed)
         model.fit(batches.dataset, shuffle=False, validation_batch_size=settings.train.batch_size,
                   callbacks=[batches.keras_callback(), Timer()], **common)  # fmt: skip
-    emit({"seconds": seconds, "median": median(seconds), "peak_mb": peak_rss_mb()})
+    emit({"seconds": seconds, "median": median(seconds)})
 
 
 def main() -> None:
@@ -71,12 +69,16 @@ def main() -> None:
         workspace = prepare_workspace(Path(tmp))
         print(f"data: {workspace.source}")
         results = {
-            name: run_child([__file__, "--child", name, "--epochs", str(args.epochs)], env=workspace.env())
+            name: run_child(
+                [sys.executable, __file__, "--child", name, "--epochs", str(args.epochs)],
+                workspace.env(),
+                workspace.root,
+            )
             for name in CONTENDERS
         }
-    rows = [[name, f"{r['median']:.3f}", " ".join(f"{s:.2f}" for s in r["seconds"]), f"{r['peak_mb']:.0f}"]
+    rows = [[name, f"{r['median']:.3f}", " ".join(f"{s:.2f}" for s in r["seconds"]), f"{r['peak_mib']:.0f}"]
             for name, r in results.items()]  # fmt: skip
-    print(table(rows, ["batches", "s/epoch (median)", "each epoch", "peak MB"]))
+    print(table(rows, ["batches", "s/epoch (median)", "each epoch", "peak MiB"]))
     ratio = results["epoch-batches"]["median"] / results["keras-shuffle"]["median"]
     print(f"epoch-batches / keras-shuffle: {ratio:.2f}x")
 

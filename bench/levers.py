@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import emit, load_mnist, machine, median, peak_rss_mb, quiet_tensorflow, run_child, table
+from workspace import emit, machine_line, median, prepare_workspace, run_child, table
 
 BASE: dict[str, Any] = {"spe": 128, "threads": 1, "determinism": True, "input": "arrays", "jit": False}
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -130,8 +132,7 @@ def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[s
     )  # fmt: skip
     fit_seconds = time.perf_counter() - start
     _, accuracy = model.evaluate(xt, yt, batch_size=1024, verbose=0)
-    return {"epoch_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": float(accuracy),
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    return {"epoch_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": float(accuracy)}
 
 
 def summarize(name: str, results: list[dict[str, Any]]) -> list[Any]:
@@ -141,7 +142,7 @@ def summarize(name: str, results: list[dict[str, Any]]) -> list[Any]:
     all_in = median([r["fit_seconds"] / len(r["epoch_seconds"]) for r in results])
     accuracy = median([r["test_accuracy"] for r in results])
     best = min(min(r["epoch_seconds"][1:]) for r in results)
-    memory = max(r["peak_rss_mb"] for r in results)
+    memory = max(r["peak_mib"] for r in results)
     return [
         name,
         f"{first:.2f}",
@@ -161,28 +162,26 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        quiet_tensorflow()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         spec = json.loads(args.child)
         emit(child({**BASE, **spec["variant"]}, Path(spec["data"]), spec["epochs"], spec["seed"]))
         return
     names = args.only or list(VARIANTS)
-    raw, source = load_mnist()
-    print(f"levers: {machine()}\ndata: {source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
+    print(f"levers: {machine_line()}")
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "raw.npz"
-        import numpy as np
-
-        np.savez(data, **raw)
+        ws = prepare_workspace(Path(tmp))
+        print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
         for round_ in range(args.rounds):
             for name in names:
                 spec = {
                     "variant": VARIANTS[name],
-                    "data": str(data),
+                    "data": str(ws.raw_npz),
                     "epochs": args.epochs,
                     "seed": round_ + 1,
                 }
-                results[name].append(run_child([__file__, "--child", json.dumps(spec)]))
+                argv = [sys.executable, __file__, "--child", json.dumps(spec)]
+                results[name].append(run_child(argv, ws.env(), ws.root))
                 print(f"  round {round_ + 1} {name}: {results[name][-1]['epoch_seconds']}", flush=True)
     header = [
         "variant",

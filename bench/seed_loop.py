@@ -5,17 +5,24 @@
 Plain `model.fit` with one-hot labels, batch 32, `validation_split=0.2`, TensorFlow's default threads,
 no determinism, no `steps_per_execution`. The only additions: a seed (so accuracies can be averaged
 over seeds), the dropout rate as a parameter (for sweeps; 0.5 as in the notebook), and timing.
-Prints one result line (see `common.emit`).
+Prints one result line (see `emit`). Imports nothing of the project, so its start-up is the notebook's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-from common import emit, peak_rss_mb, quiet_tensorflow
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A child's one result line (the prefix keeps it apart from anything a library prints)."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
 def epoch_timer(seconds: list[float]) -> Any:
@@ -68,7 +75,6 @@ def seed_loop(data: Path, seed: int, epochs: int, rate: float) -> dict[str, Any]
         "epoch_seconds": seconds,
         "fit_seconds": fit_seconds,
         "test_accuracy": float(test_accuracy),
-        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -79,7 +85,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rate", type=float, default=0.5, help="dropout rate (probability of dropping)")
     args = parser.parse_args()
-    quiet_tensorflow()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as the project does: no C++ start-up chatter
     emit(seed_loop(args.data, args.seed, args.epochs, args.rate))
 
 

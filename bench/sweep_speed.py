@@ -14,23 +14,13 @@ temp project root and MLflow store. Prints wall times, the ratio (ii)/(i) and PA
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import (
-    PYTHON,
-    REPO,
-    Workspace,
-    machine,
-    median,
-    prepare_workspace,
-    run_child,
-    table,
-    verdict,
-)
+from workspace import Workspace, machine_line, median, prepare_workspace, run_child, table, verdict
 
 HERE = Path(__file__).resolve().parent
 RATES = (0.0, 0.5)
@@ -44,8 +34,13 @@ def sequential(workspace: Workspace, epochs: int) -> tuple[float, list[float]]:
     for rate in RATES:
         for seed in SEEDS:
             start = time.perf_counter()
-            argv = [str(HERE / "seed_loop.py"), f"--data={workspace.raw}", f"--seed={seed}", f"--rate={rate}"]
-            run_child([*argv, f"--epochs={epochs}"], cwd=workspace.raw.parent)
+            argv = [
+                sys.executable,
+                str(HERE / "seed_loop.py"),
+                f"--data={workspace.raw_npz}",
+                f"--seed={seed}",
+            ]
+            run_child([*argv, f"--rate={rate}", f"--epochs={epochs}"], workspace.env(), workspace.root)
             walls.append(time.perf_counter() - start)
     return sum(walls), walls
 
@@ -53,6 +48,7 @@ def sequential(workspace: Workspace, epochs: int) -> tuple[float, list[float]]:
 def sweep(workspace: Workspace, epochs: int, round_: int) -> float:
     """(ii): the project's Hydra multirun with its default launcher; its wall time."""
     overrides = [
+        *workspace.overrides,
         "-m",
         f"model.dropout.rate={','.join(f'{r:g}' for r in RATES)}",
         f"train.seed={','.join(str(s) for s in SEEDS)}",
@@ -61,9 +57,9 @@ def sweep(workspace: Workspace, epochs: int, round_: int) -> float:
     ]
     start = time.perf_counter()
     done = subprocess.run(
-        [PYTHON, "-m", "pipeline.train", *overrides],
-        cwd=workspace.raw.parent,
-        env={**os.environ, **workspace.env()},
+        [sys.executable, "-m", "pipeline.train", *overrides],
+        cwd=workspace.root,
+        env=workspace.env(),
         capture_output=True,
         text=True,
         check=False,
@@ -78,7 +74,7 @@ def sweep_runs(workspace: Workspace) -> list[dict[str, float | str]]:
     """What the sweeps left in MLflow: each training run's status, duration and median epoch time."""
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=workspace.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workspace.root / 'mlflow.db'}")
     experiments = [e.experiment_id for e in client.search_experiments()]
     role = "tags.`dropout_lab.role` = 'train'"
     runs = client.search_runs(experiments, filter_string=role, max_results=1000)
@@ -101,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     epochs = args.epochs or (2 if args.quick else 5)
     rounds = args.rounds or (1 if args.quick else 2)
-    print(f"sweep_speed: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+    print(f"sweep_speed: {machine_line()}")
     results: dict[str, list[float]] = {"i": [], "ii": []}
     with tempfile.TemporaryDirectory(prefix="dropout-lab-sweep-") as tmp:
         workspace = prepare_workspace(Path(tmp))
@@ -132,7 +128,7 @@ def main() -> None:
     print(f"(training, evaluation, logging); {epoch_seconds:.2f} s an epoch with 2 jobs sharing 2 cores")
     ok = verdict(par / seq <= TARGET_RATIO)
     print(f"\n{ok}  sweep: wall (ii)/(i) = {par / seq:.3f} (target <= {TARGET_RATIO})")
-    print(f"load average {os.getloadavg()[0]:.2f} at end; python {Path(__file__).relative_to(REPO)}")
+    print(f"end: {machine_line()}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PYTHON, REPO, Workspace, machine, prepare_mlflow_store, prepare_workspace, table
-
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's pipeline, and the tests' servers
-from team_fixtures import ray_cluster, tracking_server  # noqa: E402  (the tests' real servers)
+from workspace import REPO, Workspace, machine_line, prepare_store, prepare_workspace, table
 
 # No model logging: it keeps the sweeps short (bench/README.md's figures were measured so); everything
 # else a run logs (params, epochs, evaluation, artifacts, the report) is timed.
@@ -33,7 +30,7 @@ GRID = ["model.dropout.rate=0,0.5", "train.seed=1,2", "tracking.log_model=false"
 
 def sweep(workspace: Workspace, uri: str, name: str, epochs: int, *launcher: str) -> float:
     """One `python -m pipeline.train -m` sweep; its wall time (fails loudly)."""
-    argv = [PYTHON, "-m", "pipeline.train", "-m", *GRID, f"train.epochs={epochs}", *launcher]
+    argv = [sys.executable, "-m", "pipeline.train", "-m", *GRID, f"train.epochs={epochs}", *launcher]
     argv.append(f"hydra.sweep.dir={workspace.root / 'multirun' / name}")
     env = {**os.environ, **workspace.env(), "MLFLOW_TRACKING_URI": uri}
     start = time.perf_counter()
@@ -57,15 +54,17 @@ def run_seconds(uri: str) -> float:
 
 
 def main() -> None:
+    from team_fixtures import ray_cluster, tracking_server  # tests/, which workspace puts on sys.path
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
-    print(f"team_scale: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+    print(f"team_scale: {machine_line()}")
     with tempfile.TemporaryDirectory(prefix="dropout-lab-team-") as tmp:
         workspace = prepare_workspace(Path(tmp))
         print(f"data: {workspace.source}; 4 runs, {args.epochs} epochs each")
         ray_uri = f"sqlite:///{Path(tmp) / 'ray.db'}"
-        prepare_mlflow_store(ray_uri, Path(tmp) / "ray-artifacts")
+        prepare_store(ray_uri, Path(tmp) / "ray-artifacts")
         walls, per_run = {}, {}
         walls["a"] = sweep(workspace, workspace.tracking_uri, "joblib", args.epochs)
         per_run["a"] = run_seconds(workspace.tracking_uri)

@@ -26,8 +26,10 @@ from pipeline import metrics, tracking
 from pipeline.atomic import write_json_atomic, write_text_atomic
 from pipeline.config import EvalConfig, Settings, project_path
 from pipeline.errors import UserError
+from pipeline.inference import BatchedForward
 from pipeline.launch import Launch
 from pipeline.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.quick_exit import exit_without_teardown
 from pipeline.stage import stage
 
 if TYPE_CHECKING:
@@ -61,13 +63,10 @@ def predict_probs(
     model: keras.Model, x: np.ndarray, training: bool = False, batch_size: int = BATCH_SIZE
 ) -> np.ndarray:
     """Class probabilities in batches; `training=True` keeps dropout active (one MC pass)."""
-    import keras
+    return _checked(BatchedForward(model, x, batch_size)(training))
 
-    parts = [
-        keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=training))
-        for start in range(0, len(x), batch_size)
-    ]
-    probs = np.concatenate(parts).astype(np.float64)
+
+def _checked(probs: np.ndarray) -> np.ndarray:
     if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError("the model must output class probabilities (a softmax last layer)")
     return probs
@@ -91,9 +90,13 @@ def reseed_dropout(model: keras.Model, seed: int) -> None:
 def mc_dropout_passes(
     model: keras.Model, x: np.ndarray, samples: int, seed: int, batch_size: int = BATCH_SIZE
 ) -> np.ndarray:
-    """`samples` stochastic forward passes with dropout on: shape (samples, N, classes)."""
+    """`samples` stochastic forward passes with dropout on: shape (samples, N, classes).
+
+    The layers before the first dropout layer run once, not once per pass (see pipeline.inference).
+    """
+    forward = BatchedForward(model, x, batch_size)
     reseed_dropout(model, seed)
-    return np.stack([predict_probs(model, x, training=True, batch_size=batch_size) for _ in range(samples)])
+    return np.stack([_checked(forward(training=True)) for _ in range(samples)])
 
 
 def evaluate_model(
@@ -363,3 +366,4 @@ def main(settings: Settings, launch: Launch) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()  # TensorFlow's interpreter teardown outputs nothing and takes seconds

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.aligned import read_npy_aligned
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import DataConfig, DataFiles, Settings, project_path
 from pipeline.errors import UserError
@@ -224,7 +225,9 @@ def load_processed(path: Path | str) -> ProcessedData:
             missing = [key for key in (*ARRAY_KEYS, FINGERPRINT_KEY) if key not in npz.files]
             if missing:
                 raise DataError(f"{path} lacks {', '.join(missing)}: {_MAKE_IT}")
-            arrays = {key: npz[key] for key in ARRAY_KEYS}
+            # Aligned, so training shares their memory instead of copying them (pipeline.aligned).
+            arrays = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
+            arrays = {key: npz[key] if array is None else array for key, array in arrays.items()}
             stored = str(npz[FINGERPRINT_KEY].item())
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz ({exc}): {_MAKE_IT}") from None

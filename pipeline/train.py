@@ -20,6 +20,7 @@ from pipeline.fit import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metr
 from pipeline.launch import Launch
 from pipeline.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.preprocess import ProcessedData, load_for
+from pipeline.quick_exit import exit_without_teardown
 from pipeline.stage import stage
 
 log = logging.getLogger(__name__)
@@ -192,3 +193,4 @@ def main(settings: Settings, launch: Launch) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_teardown()  # TensorFlow's interpreter teardown outputs nothing and takes seconds

@@ -1,0 +1,97 @@
+"""Evaluation's forward passes give exactly the numbers of calling the whole model eagerly per batch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from training_fixtures import tiny_settings_with
+
+from pipeline.evaluate import mc_dropout_passes, predict_probs, reseed_dropout
+from pipeline.inference import BatchedForward, chain_layers
+from pipeline.model import build_model
+
+BATCH = 128  # 300 rows: two full batches and a short one
+
+
+def eager_passes(model: keras.Model, x: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """The reference: the whole model called eagerly on each batch, pass after pass."""
+    reseed_dropout(model, seed)
+    return np.stack(
+        [
+            np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(model(x[i : i + BATCH], training=True))
+                    for i in range(0, len(x), BATCH)
+                ]
+            ).astype(np.float64)
+            for _ in range(samples)
+        ]
+    )
+
+
+def project_model(*overrides: str) -> keras.Model:
+    settings = tiny_settings_with(*overrides)
+    return build_model(settings.model, input_dim=784, num_classes=10, seed=3)
+
+
+def branched_model() -> keras.Model:
+    """Not a chain: two dropout branches added together."""
+    inputs = keras.Input((784,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    left = keras.layers.Dropout(0.5, seed=1)(hidden)
+    right = keras.layers.Dropout(0.3, seed=2)(hidden)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Add()([left, right]))
+    return keras.Model(inputs, outputs)
+
+
+def sequential_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.5),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+
+
+MODELS = {
+    "keras dropout": lambda: project_model("model.dropout.impl=keras"),
+    "scratch dropout": lambda: project_model("model.dropout.impl=scratch"),
+    "input dropout": lambda: project_model("model.dropout.input_rate=0.2"),
+    "max-norm, 3 hidden": lambda: project_model("model.max_norm=3", "model.hidden_units=[64,32,16]"),
+    "sequential": sequential_model,
+    "branched (not a chain)": branched_model,
+}
+
+
+@pytest.fixture(scope="module")
+def x() -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 1, size=(300, 784)).astype("float32")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_mc_passes_equal_eager_whole_model_passes_bit_for_bit(name, x):
+    model = MODELS[name]()
+    expected = eager_passes(model, x, samples=4, seed=11)
+    got = mc_dropout_passes(model, x, samples=4, seed=11, batch_size=BATCH)
+    assert np.array_equal(got, expected)
+    assert not np.array_equal(got[0], got[1])  # dropout really was on
+
+
+@pytest.mark.parametrize("name", ["keras dropout", "scratch dropout", "branched (not a chain)"])
+def test_inference_mode_equals_eager_whole_model(name, x):
+    model = MODELS[name]()
+    expected = np.concatenate([model(x[i : i + BATCH], training=False) for i in range(0, len(x), BATCH)])
+    assert np.array_equal(predict_probs(model, x, batch_size=BATCH), expected.astype(np.float64))
+
+
+def test_the_project_model_splits_before_its_first_dropout_layer():
+    model = project_model()
+    layers = chain_layers(model)
+    assert layers is not None and [type(layer).__name__ for layer in layers][:2] == ["Dense", "Dropout"]
+    assert chain_layers(branched_model()) is None
+
+
+def test_no_dropout_model_is_one_deterministic_pass(x):
+    model = project_model("model.dropout.rate=0")
+    forward = BatchedForward(model, x, BATCH)
+    assert np.array_equal(forward(training=True), forward(training=False))
