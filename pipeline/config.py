@@ -93,6 +93,16 @@ class TrainConfig(_Strict):
             raise ValueError("Nesterov momentum needs train.momentum > 0")
         return value
 
+    @field_validator("resume")
+    @classmethod
+    def _not_with_early_stopping(cls, resume: str | None, info: ValidationInfo) -> str | None:
+        if resume and info.data.get("early_stopping_patience") is not None:
+            raise ValueError(
+                "cannot resume a run that stops early: the early-stopping state (best epoch, patience "
+                "left) is not in the checkpoint, so the result would differ from an uninterrupted run"
+            )
+        return resume
+
     @field_validator("lr_decay")
     @classmethod
     def _decay_needs_a_schedule(cls, decay: float, info: ValidationInfo) -> float:

@@ -79,7 +79,9 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     for this config (see `pipeline.resume`).
     """
     key = checkpoint.config_key(settings, data.fingerprint)
-    start = resume.choose(settings.train.resume, key, launch.under_dvc)
+    # Early stopping's state is not checkpointed: such a DVC stage starts again rather than resume.
+    auto_resume = launch.under_dvc and settings.train.early_stopping_patience is None
+    start = resume.choose(settings.train.resume, key, auto_resume)
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
     if start.checkpoint and start.run_id is None:
         tags[tracking.TAG_RESUMED_FROM] = start.checkpoint.run_id

@@ -162,8 +162,9 @@ def _training_run(tmp_path: Path, trained, data: ProcessedData, uri: str, finger
 
 @pytest.fixture
 def processed(data: ProcessedData, monkeypatch: pytest.MonkeyPatch) -> ProcessedData:
-    """`load_processed` hands the stage this tiny data set instead of reading data/processed/."""
-    monkeypatch.setattr("pipeline.preprocess.load_processed", lambda path: data)
+    """`load_for` hands the stage this tiny data set instead of the project's data/ (which, after a
+    `make run`, holds the real MNIST)."""
+    monkeypatch.setattr("pipeline.preprocess.load_for", lambda cfg, root: data)
     return data
 
 

@@ -119,6 +119,7 @@ def test_early_stopping_stops_on_a_rising_validation_loss_and_restores_the_best_
         (["train.lr_decay_epochs=0"], "train.lr_decay_epochs", "greater than 0"),
         (["train.lr_decay=0.9"], "train.lr_decay", "no effect with train.lr_schedule=none"),
         (["train.early_stopping_patience=0"], "train.early_stopping_patience", "greater than 0"),
+        (["train.early_stopping_patience=3", "train.resume=last"], "train.resume", "cannot resume a run"),
         (["eval.mc_curve=[1,5,50]"], "eval.mc_curve", "eval.mc_samples = 30"),
         (["eval.mc_curve=[5,1]"], "eval.mc_curve", "increasing and distinct"),
     ],
