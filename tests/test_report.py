@@ -137,7 +137,9 @@ def test_build_report_writes_files_and_logs_them_to_the_parent(store, tmp_path):
     for name in ["learning_curves.png", "gap_vs_rate.png", "reliability.png"]:
         assert f"]({name})" in text
         height, width, _ = imread(out / name).shape
-        assert height > 300 and width > 500 and (out / name).stat().st_size > 20_000
+        assert (
+            height > 300 and width > 500 and (out / name).stat().st_size > 8_000
+        )  # a drawn figure, not an empty canvas (palette PNG)
     logged = {a.path for a in store.list_artifacts(parent, "report")}
     assert {"report/comparison.md", "report/comparison.json", "report/learning_curves.png"} <= logged
     saved = json.loads((out / "comparison.json").read_text())
