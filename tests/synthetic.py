@@ -93,3 +93,13 @@ def synthetic_settings(folder: Path, md5s: dict[str, str], *overrides: str) -> S
     """The composed, validated `conf/` config for the synthetic files (plus any further overrides)."""
     composed = compose_config([*synthetic_overrides(folder, md5s), *overrides])
     return load_settings(yaml.safe_load(composed))
+
+
+def downloaded_project(base: Path, synthetic: SyntheticMnist) -> Path:
+    """A project root (`base/project`) whose data/raw/mnist holds the synthetic files, as after
+    `python -m pipeline.download`; stages run with DROPOUT_LAB_ROOT pointing at it."""
+    raw = base / "project" / "data" / "raw" / "mnist"
+    raw.mkdir(parents=True)
+    for item in synthetic.folder.iterdir():
+        (raw / item.name).write_bytes(item.read_bytes())
+    return base / "project"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from browser import look_at
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, synthetic_overrides
+from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import free_port, processes_naming
 
 from pipeline import server, tracking, ui
@@ -22,11 +22,7 @@ TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "track
 def test_the_runs_page_of_a_sweep_shows_the_parent_with_its_children(
     synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):
-    root = tmp_path / "project"
-    raw = root / "data" / "raw" / "mnist"
-    raw.mkdir(parents=True)
-    for item in synthetic_mnist.folder.iterdir():
-        (raw / item.name).write_bytes(item.read_bytes())
+    root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "DROPOUT_LAB_ROOT": str(root), "MLFLOW_TRACKING_URI": uri}
     env.pop("MLFLOW_RUN_ID", None)

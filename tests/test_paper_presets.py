@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic import SyntheticMnist, synthetic_overrides
+from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.paper import runs_frame, write_paper_report
 from pipeline.paper_report import latest_preset_runs
@@ -32,14 +32,6 @@ MINIATURES = {
 }
 
 
-def _project_root(tmp_path: Path, synthetic_mnist: SyntheticMnist) -> Path:
-    raw = tmp_path / "project" / "data" / "raw" / "mnist"
-    raw.mkdir(parents=True)
-    for item in synthetic_mnist.folder.iterdir():
-        (raw / item.name).write_bytes(item.read_bytes())
-    return tmp_path / "project"
-
-
 def _multirun(root: Path, uri: str, preset: str, overrides: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DROPOUT_LAB_ROOT": str(root), "MLFLOW_TRACKING_URI": uri}
     env.pop("MLFLOW_RUN_ID", None)
@@ -51,7 +43,7 @@ def _multirun(root: Path, uri: str, preset: str, overrides: list[str]) -> subpro
 def test_each_paper_preset_runs_in_miniature_and_the_report_draws_them(
     synthetic_mnist: SyntheticMnist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    root = _project_root(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     data = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
     for preset, overrides in MINIATURES.items():

@@ -8,21 +8,12 @@ import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, synthetic_overrides
+from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline import tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
-
-
-def _project_root(tmp_path: Path, synthetic_mnist: SyntheticMnist) -> Path:
-    """A project root holding only the downloaded (raw) synthetic files, as after `pipeline.download`."""
-    raw = tmp_path / "project" / "data" / "raw" / "mnist"
-    raw.mkdir(parents=True)
-    for item in synthetic_mnist.folder.iterdir():
-        (raw / item.name).write_bytes(item.read_bytes())
-    return tmp_path / "project"
 
 
 def _multirun(root: Path, uri: str, *overrides: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +26,7 @@ def _multirun(root: Path, uri: str, *overrides: str) -> subprocess.CompletedProc
 
 
 def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: SyntheticMnist, tmp_path):
-    root = _project_root(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
     done = _multirun(root, uri, "model.dropout.rate=0,0.5", *overrides)
@@ -63,7 +54,7 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
 
 
 def test_a_sweep_with_a_failing_job_ends_its_parent_failed(synthetic_mnist: SyntheticMnist, tmp_path):
-    root = _project_root(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
     # 10,000 training images do not exist in the synthetic set: both jobs fail with a clear error.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, synthetic_overrides
+from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import ROOT, TrackingServer, ray_cluster, tracking_server
 
 from pipeline import tracking
@@ -28,15 +28,6 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "gap")
 def shared_server() -> Iterator[TrackingServer]:
     with tracking_server() as running:
         yield running
-
-
-def _project(tmp_path: Path, synthetic_mnist: SyntheticMnist) -> Path:
-    """A project root with the synthetic raw files, as after `pipeline.download`."""
-    raw = tmp_path / "project" / "data" / "raw" / "mnist"
-    raw.mkdir(parents=True)
-    for item in synthetic_mnist.folder.iterdir():
-        (raw / item.name).write_bytes(item.read_bytes())
-    return tmp_path / "project"
 
 
 def _sweep(
@@ -80,7 +71,7 @@ def _every_epoch(epochs: int) -> dict[str, list[int]]:
 def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
     shared_server: TrackingServer, synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):
-    root = _project(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     data = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
     with ray_cluster(num_cpus=2) as address:
         launcher = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
@@ -120,7 +111,7 @@ def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
 def test_three_sweeps_at_once_record_every_run_and_epoch(
     shared_server: TrackingServer, synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):
-    root = _project(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     data = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
     experiment = "three-at-once"
     common = [
@@ -154,7 +145,7 @@ def test_three_sweeps_at_once_record_every_run_and_epoch(
 def test_a_sweep_outlives_a_crash_and_restart_of_the_mlflow_server(
     synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):
-    root = _project(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     data = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
     with tracking_server() as running:
         grid = ["model.dropout.rate=0,0.5", "train.epochs=5", "hydra.launcher.n_jobs=1"]
@@ -216,7 +207,7 @@ def test_basic_auth_refuses_anonymous_requests_and_accepts_credentials(
 def test_a_submitit_local_sweep_groups_its_jobs_under_one_parent(
     synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):
-    root = _project(tmp_path, synthetic_mnist)
+    root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     data = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
     launcher = ["hydra/launcher=submitit_local"]
