@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline import checkpoint
+from pipeline import checkpoint, interrupts
 from pipeline.aligned import ALIGNMENT
 from pipeline.config import Settings, TrainConfig
 from pipeline.recipe import build_optimizer, early_stopping, steps_per_epoch
@@ -94,8 +94,9 @@ def _epoch_recorder(on_epoch: Sequence[EpochHook]) -> Any:
             row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]}}
             row["gap"] = row["accuracy"] - row["val_accuracy"]
             self.rows.append(row)
-            for hook in on_epoch:
-                hook(row, self.seconds[-1])
+            with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
+                for hook in on_epoch:
+                    hook(row, self.seconds[-1])
 
     return EpochRecorder()
 

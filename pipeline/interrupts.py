@@ -17,6 +17,8 @@ from types import FrameType
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
 _received: list[int] = []  # the signals this process was interrupted by, for exit-time cleanup
+_held: list[int] = []  # a signal that arrived inside `deferred()`, raised when the block ends
+_depth = 0  # how many `deferred()` blocks are open
 
 
 class Interrupted(KeyboardInterrupt):
@@ -34,7 +36,28 @@ def _raise(signum: int, frame: FrameType | None) -> None:
         # ignored, so the cleanup finishes. A second Ctrl-C still interrupts; SIGKILL always stops.
         for sig in HANDLED:
             signal.signal(sig, signal.SIG_IGN)
+    if _depth:
+        _held.append(signum)
+        return
     raise Interrupted(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a cancel signal until the block ends, then raise it.
+
+    For a training's end-of-epoch records (checkpoint, MLflow metrics, heartbeat): an exception
+    raised in the middle of a database write leaves SQLAlchemy's session half-updated, which then
+    prints tracebacks while the run is being ended KILLED. A block takes milliseconds.
+    """
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+    if not _depth and _held:
+        raise Interrupted(_held.pop())
 
 
 def install() -> None:

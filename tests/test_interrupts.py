@@ -46,3 +46,24 @@ def test_a_cancel_signal_runs_cleanup_and_exits_with_its_status(tmp_path: Path, 
     assert child.returncode == status
     assert marker.read_text() == "cleaned up"
     assert stderr.strip() == f"job KILLED by {signal.Signals(sig).name}"
+
+
+DEFERRING_CHILD = """
+import os, signal, sys
+from pipeline import interrupts
+
+with interrupts.reported():
+    with interrupts.deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("block finished", flush=True)
+    print("never here", flush=True)
+"""
+
+
+def test_a_signal_inside_a_deferred_block_is_raised_when_the_block_ends():
+    done = subprocess.run(
+        [sys.executable, "-c", DEFERRING_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 143
+    assert done.stdout == "block finished\n"
+    assert done.stderr.strip() == "interrupted by SIGTERM"
