@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,9 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
-ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
 RATES = ("0.0", "0.5")
@@ -89,15 +88,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mirror = base / "mirror"
     md5s = write_synthetic_mnist(mirror, n_train=300, n_test=60, seed=0)
     repo = base / "repo"
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    # Only the code and config: committed results of the real pipeline are not this copy's.
-    skipped = ("bench/", "tests/", "metrics/", "plots/", "reports/", "data/", "dvc.lock")
-    for name in listed:
-        if (ROOT / name).is_file() and not name.startswith(skipped):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    copy_project(repo)
     tiny = _merge(
         TINY, {"data": {"mirrors": [str(mirror)], "files": {k: {"md5": v} for k, v in md5s.items()}}}
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +11,11 @@ import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
 from pipeline import tracking
 
-ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 # Slow enough per epoch (batches of 4, one step per call) to kill the stage between epochs.
 PRESET = """# @package _global_
@@ -55,13 +54,7 @@ def _make_repo(base: Path) -> Path:
     mirror = base / "mirror"
     md5s = write_synthetic_mnist(mirror, n_train=1000, n_test=60, seed=0)
     repo = base / "repo"
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in listed:
-        if (ROOT / name).is_file() and not name.startswith(("bench/", "tests/")):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    copy_project(repo)
     (repo / "conf" / "experiment" / "slow.yaml").write_text(PRESET.format(mirror=mirror, **md5s))
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("  - experiment: null", "  - experiment: slow"))
