@@ -48,6 +48,8 @@ class DataConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     train_size: Annotated[int, Field(gt=0)] | None
     seed: Annotated[int, Field(ge=0)]
+    # The final fit once a recipe was chosen on validation: train on train + validation images.
+    train_on_val: bool
 
 
 class DropoutConfig(_Strict):

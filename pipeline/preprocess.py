@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.aligned import read_npy_aligned
+from pipeline.aligned import empty_aligned, read_npy_aligned
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import DataConfig, DataFiles, Settings, project_path
 from pipeline.errors import UserError
@@ -246,6 +246,11 @@ def load_for(cfg: DataConfig, root: Path) -> ProcessedData:
     over `data.train_size`, say) the same arrays built in memory from the raw files, leaving the
     file DVC owns alone. Never a silent mismatch between the config a run logs and its data.
     """
+    data = _load_split(cfg, root)
+    return with_val_in_training(data) if cfg.train_on_val else data
+
+
+def _load_split(cfg: DataConfig, root: Path) -> ProcessedData:
     path = root / "data" / "processed" / f"{cfg.name}.npz"
     wanted = {key: getattr(cfg, key) for key in RECIPE_KEYS}
     summary_file = path.with_suffix(".json")
@@ -263,6 +268,26 @@ def load_for(cfg: DataConfig, root: Path) -> ProcessedData:
         return load_processed(path)  # raises, saying which command makes it
     log.info("building %s in memory for %s: %s was not made with these settings", cfg.name, wanted, path)
     return build_dataset(read_raw(raw_dir, cfg.files), cfg)
+
+
+def _joined(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """`first` then `second` in one aligned array (so training still shares its memory)."""
+    out = empty_aligned((len(first) + len(second), *first.shape[1:]), first.dtype)
+    return np.concatenate([first, second], out=out)
+
+
+def with_val_in_training(data: ProcessedData) -> ProcessedData:
+    """The final fit's data (`data.train_on_val`): training images followed by the validation ones.
+
+    The validation split stays as it is, so the per-epoch curves still exist, but they now score
+    images the net trains on: choose nothing on them. A fingerprint of its own, so a checkpoint or
+    run of the final fit is never taken for one of the split it came from.
+    """
+    arrays = data.arrays() | {
+        "x_train": _joined(data.x_train, data.x_val),
+        "y_train": _joined(data.y_train, data.y_val),
+    }
+    return ProcessedData(**arrays, fingerprint=fingerprint(arrays), name=data.name)
 
 
 @stage

@@ -262,3 +262,17 @@ def test_load_for_refuses_a_mismatched_file_it_cannot_rebuild(
     (tmp_path / "data" / "raw").rename(tmp_path / "gone")
     with pytest.raises(DataError, match="other data settings"):
         load_for(data_cfg.model_copy(update={"train_size": 50}), tmp_path)
+
+
+def test_the_final_fit_trains_on_training_then_validation_images_and_keeps_the_rest(
+    synthetic_mnist: SyntheticMnist, data_cfg: DataConfig, tmp_path: Path
+):
+    path = _project_with_processed(tmp_path, synthetic_mnist, data_cfg)
+    split = load_processed(path)
+    final = load_for(data_cfg.model_copy(update={"train_on_val": True}), tmp_path)
+    assert np.array_equal(final.x_train, np.concatenate([split.x_train, split.x_val]))
+    assert np.array_equal(final.y_train, np.concatenate([split.y_train, split.y_val]))
+    for key in ("x_val", "y_val", "x_test", "y_test"):
+        assert np.array_equal(getattr(final, key), getattr(split, key))
+    assert final.x_train.ctypes.data % 64 == 0  # training still shares its memory
+    assert final.fingerprint != split.fingerprint  # never taken for the split's data
