@@ -410,7 +410,13 @@ def training_run(
     }
     if launch.dvc_experiment:
         all_tags[TAG_DVC_EXPERIMENT] = launch.dvc_experiment
+    params = run_params(settings)
     if resume_run_id:
+        # A resumed run keeps the params it started with (MLflow refuses to change one); those that
+        # decide its numbers are equal (the checkpoint's config key), others (sweep.rates, eval.*,
+        # tracking.*) may have changed since, and keys added to the config since are logged.
+        logged = store.run(resume_run_id).params
+        params = {key: value for key, value in params.items() if key not in logged}
         run = mlflow.start_run(run_id=resume_run_id)
         if TAG_ENDED_BECAUSE in store.run(resume_run_id).tags:  # reconciliation ended it: no more
             store.client.delete_tag(resume_run_id, TAG_ENDED_BECAUSE)
@@ -428,7 +434,7 @@ def training_run(
     try:
         with ended_with_status():
             mlflow.set_tags(all_tags)
-            mlflow.log_params(run_params(settings))
+            mlflow.log_params(params)
             yield run.info.run_id
     finally:
         if group is not None:
