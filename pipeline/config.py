@@ -118,6 +118,8 @@ class TrackingConfig(_Strict):
     experiment: Annotated[str, Field(min_length=1)]
     log_model: bool
     stale_after_s: Annotated[float, Field(gt=0)]
+    # The conf/experiment/ preset that set it (its file name), None outside presets.
+    preset: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] | None = None
 
 
 class EvalConfig(_Strict):

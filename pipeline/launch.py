@@ -35,6 +35,8 @@ PROJECT_RUN_ENV = "MLFLOW_RUN_ID"
 PROJECT_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"
 # Set by DVC in `dvc exp run` (and its queue workers) for every stage command.
 DVC_EXP_ENV = "DVC_EXP_NAME"
+# ... and the commit the experiment starts from (every experiment of one queued grid shares it).
+DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
 # DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
 DVC_CONFIG_NAME = "params"
 RATE_KEY = "model.dropout.rate"
@@ -65,6 +67,8 @@ class Launch:
     # which names the matrix's output paths; and the name of the DVC experiment, if any.
     dvc_rate: str | None = None
     dvc_experiment: str | None = None
+    # DVC: the experiment's baseline commit (None under `dvc repro`, which runs on HEAD).
+    dvc_baseline: str | None = None
     # DVC: which `dvc` process runs this stage (see `dvc_invocation`), to group its trainings.
     dvc_invocation: str | None = None
     # Hydra's folder for this job (not used under DVC, whose paths dvc.yaml fixes).
@@ -101,6 +105,7 @@ def detect() -> Launch:
             sweep_id=sweep_id,
             dvc_rate=_override(list(hydra_cfg.overrides.task), RATE_KEY),
             dvc_experiment=env.get(DVC_EXP_ENV) or None,
+            dvc_baseline=env.get(DVC_BASELINE_ENV) or None,
             dvc_invocation=dvc_invocation(),
         )
     output_dir = Path(hydra_cfg.runtime.output_dir)

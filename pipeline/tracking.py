@@ -44,6 +44,9 @@ TAG_COMMIT = "dropout_lab.git_commit"
 TAG_DIRTY = "dropout_lab.git_dirty"
 TAG_DVC_INVOCATION = "dropout_lab.dvc_invocation"
 TAG_DVC_EXPERIMENT = "dropout_lab.dvc_experiment"
+# A DVC training's batch: its experiment's baseline commit (DVC_EXP_BASELINE_REV; every experiment
+# of one queued grid shares it), or the commit `dvc repro` ran on.
+TAG_DVC_BASELINE = "dropout_lab.dvc_baseline"
 # Where a run's process runs, and when it last reported (see pipeline.runs); why reconciliation ended it.
 TAG_HOST = "dropout_lab.host"
 TAG_PID = "dropout_lab.pid"
@@ -228,6 +231,19 @@ class Store:
         )
         return [TrackedRun.of(run) for run in found]
 
+    def dvc_training_runs(self, experiment: str, param: str, value: str) -> list[TrackedRun]:
+        """The training runs DVC stages made in `experiment` whose param `param` is `value`."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        runs = self.client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`{TAG_ROLE}` = 'train' and tags.`{TAG_SOURCE}` = 'dvc' "
+            f"and params.`{param}` = '{value}'",
+            max_results=_MAX_RESULTS,
+        )
+        return [TrackedRun.of(run) for run in runs]
+
     def sweeps(self, experiment: str) -> list[TrackedRun]:
         """Every sweep parent run of `experiment`, the most recently started first."""
         found = self.client.get_experiment_by_name(experiment)
@@ -410,7 +426,15 @@ def training_run(
     }
     if launch.dvc_experiment:
         all_tags[TAG_DVC_EXPERIMENT] = launch.dvc_experiment
+    if launch.under_dvc:
+        all_tags[TAG_DVC_BASELINE] = launch.dvc_baseline or all_tags[TAG_COMMIT]
+    params = run_params(settings)
     if resume_run_id:
+        # A resumed run keeps the params it started with (MLflow refuses to change one); those that
+        # decide its numbers are equal (the checkpoint's config key), others (sweep.rates, eval.*,
+        # tracking.*) may have changed since, and keys added to the config since are logged.
+        logged = store.run(resume_run_id).params
+        params = {key: value for key, value in params.items() if key not in logged}
         run = mlflow.start_run(run_id=resume_run_id)
         if TAG_ENDED_BECAUSE in store.run(resume_run_id).tags:  # reconciliation ended it: no more
             store.client.delete_tag(resume_run_id, TAG_ENDED_BECAUSE)
@@ -428,7 +452,7 @@ def training_run(
     try:
         with ended_with_status():
             mlflow.set_tags(all_tags)
-            mlflow.log_params(run_params(settings))
+            mlflow.log_params(params)
             yield run.info.run_id
     finally:
         if group is not None:

@@ -1,7 +1,9 @@
 """Each paper preset runs as a real Hydra multirun in miniature, and the paper report is drawn from its store.
 
 Miniature: synthetic MNIST files, a 16-unit net, 1 epoch, 1 seed, two points per sweep; the presets'
-own sweep (hydra.sweeper.params) is narrowed by command-line overrides of the same keys.
+own sweep (hydra.sweeper.params) is narrowed by command-line overrides of the same keys. Also: the
+presets' DVC side (the rates of the DVC `train` matrix agree with the multirun's) and the rule that
+picks a preset's latest batch of runs (tests/test_dvc_paper_presets.py runs the real DVC experiments).
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline.paper import runs_frame, write_paper_report
-from pipeline.paper_report import latest_preset_runs
+from pipeline import tracking
+from pipeline.config import CONF_DIR
+from pipeline.paper import PRESETS, runs_frame, write_paper_report
+from pipeline.paper_report import dvc_batch, latest_batch, latest_preset_runs, newest_per_point, sweep_batch
+from pipeline.params import compose_config
+from pipeline.tracking import TrackedRun
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -79,3 +86,61 @@ def test_each_paper_preset_runs_in_miniature_and_the_report_draws_them(
         "paper_fig11_mc_vs_k.png",
         "paper_fig9_error_vs_p.png",
     ]
+
+
+def _composed(*overrides: str) -> dict:
+    return yaml.safe_load(compose_config(list(overrides)))
+
+
+def test_the_dvc_matrix_runs_what_each_preset_means():
+    """`dvc exp run -S experiment=<preset>` trains `sweep.rates`: Fig. 9's rates (the same as the
+    multirun's), the dropout net alone for Table 2, and each recipe's own rate for Fig. 10."""
+    swept = yaml.safe_load((CONF_DIR / "experiment" / "paper_rates.yaml").read_text())["hydra"]["sweeper"]
+    multirun_rates = [float(rate) for rate in str(swept["params"]["model.dropout.rate"]).split(",")]
+    assert _composed("experiment=paper_rates")["sweep"]["rates"] == multirun_rates
+
+    table2 = _composed("experiment=paper_table2")
+    assert table2["sweep"]["rates"] == [table2["model"]["dropout"]["rate"]] == [0.5]
+    for recipe, rate in (("dropout", 0.5), ("standard", 0.0)):
+        sizes = _composed("experiment=paper_sizes", f"paper_recipe={recipe}")
+        assert sizes["sweep"]["rates"] == [sizes["model"]["dropout"]["rate"]] == [rate]
+
+
+def test_every_preset_names_itself_in_tracking_preset():
+    """What pipeline.paper_report finds a DVC experiment's runs by (they have no sweep parent)."""
+    presets = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
+    assert set(PRESETS) <= set(presets)
+    assert {p: _composed(f"experiment={p}")["tracking"]["preset"] for p in presets} == {p: p for p in presets}
+    assert _composed()["tracking"]["preset"] is None
+
+
+def _run(
+    start_s: int, seed: int, rate: float = 0.5, baseline: str = "a", seconds: float | None = 10.0
+) -> TrackedRun:
+    params = {"model.dropout.rate": str(rate), "train.seed": str(seed), "data.train_size": "100"}
+    tags = {tracking.TAG_DVC_BASELINE: baseline}
+    return TrackedRun(f"{baseline}{start_s}", "FINISHED", params, {}, tags, seconds, start_s * 1000)
+
+
+def test_a_dvc_batch_is_the_newest_runs_baseline_and_a_repeated_point_counts_once():
+    runs = [_run(0, 1, baseline="old"), _run(100, 1), _run(105, 2), _run(130, 1), _run(120, 1, rate=0.0)]
+    batch = dvc_batch(runs)
+    assert batch is not None
+    assert sorted(run.run_id for run in batch.runs) == ["a100", "a105", "a120", "a130"]
+    assert batch.seconds == pytest.approx(40.0)  # from the first start (100 s) to the last end (140 s)
+    assert batch.last_start_ms == 130_000
+    # seed 1 at rate 0.5 ran twice in the batch (re-queued, say): the newer run counts
+    assert [run.run_id for run in newest_per_point(batch.runs)] == ["a105", "a120", "a130"]
+    assert dvc_batch([_run(0, 1), _run(5, 2, seconds=None)]).seconds is None  # one still running
+    assert dvc_batch([]) is None
+
+
+def test_the_latest_batch_of_a_preset_is_its_newest_sweep_or_dvc_batch_never_a_mix():
+    parent = TrackedRun("p", "FINISHED", {"sweep.overrides": "experiment=paper_rates"}, {}, {}, 50.0, 200_000)
+    sweep = sweep_batch(parent, [_run(210, 1, baseline="h"), _run(220, 2, baseline="h")])
+    older_dvc, newer_dvc = dvc_batch([_run(100, 1)]), dvc_batch([_run(300, 3)])
+    assert latest_batch(sweep, older_dvc) is sweep
+    assert latest_batch(sweep, newer_dvc) is newer_dvc
+    assert latest_batch(None, older_dvc) is older_dvc
+    assert latest_batch(None, None) is None
+    assert sweep.seconds == 50.0 and sweep.last_start_ms == 220_000

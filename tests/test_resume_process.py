@@ -30,10 +30,13 @@ def test_sigkill_after_epoch_2_of_4_then_resume_equals_an_uninterrupted_run(tmp_
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(run_id).info.status == "RUNNING"  # nobody could record the SIGKILL
 
-    resumed = run_training(root, uri, *overrides, f"train.resume={run_id}")
+    # A key that decides nothing about the weights changed since the start (as when a preset gains
+    # `sweep.rates` between a start and its resume): the run keeps the value it started with.
+    resumed = run_training(root, uri, *overrides, "sweep.rates=[0.5]", f"train.resume={run_id}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    assert run.data.params["sweep.rates"] == "[0.0, 0.2, 0.5]"
     for key in METRICS:
         steps = [m.step for m in client.get_metric_history(run_id, key)]
         assert sorted(steps) == [1, 2, 3, 4], key

@@ -86,8 +86,11 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
 
 def test_dvc_rejects_a_rate_set_outside_the_matrix(tmp_path: Path):
     params = tmp_path / "params.yaml"
-    params.write_text("model:\n  dropout:\n    rate: 0.3\n")
+    params.write_text("model:\n  dropout:\n    rate: 0.3\nsweep:\n  rates: [0.0, 0.2, 0.5]\n")
     with pytest.raises(ConfigError, match=r"sweep\.rates=\[0\.3\]"):
         check_matrix_rate(params)
-    params.write_text("model:\n  dropout:\n    rate: 0.5\n")
+    params.write_text("model:\n  dropout:\n    rate: 0.5\nsweep:\n  rates: [0.0, 0.2, 0.5]\n")
+    check_matrix_rate(params)
+    # The standard paper recipe: no dropout, and the matrix runs that rate alone (nothing overridden).
+    params.write_text("model:\n  dropout:\n    rate: 0.0\nsweep:\n  rates: [0.0]\n")
     check_matrix_rate(params)
