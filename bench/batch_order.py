@@ -25,8 +25,9 @@ CONTENDERS = ("keras-shuffle", "epoch-batches")
 def child(contender: str, epochs: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
+    import numpy as np
 
-    from pipeline.batches import EpochBatches
+    from pipeline.batches import EpochBatches, in_order
     from pipeline.config import project_path
     from pipeline.fit import compile_model, configure_runtime
     from pipeline.model import build_model
@@ -46,14 +47,16 @@ def child(contender: str, epochs: int) -> None:
         def on_epoch_end(self, epoch, logs=None):
             seconds.append(time.perf_counter() - self.start)
 
-    common = {"epochs": epochs, "validation_data": (data.x_val, data.y_val), "verbose": 0}
-    if contender == "keras-shuffle":
-        model.fit(data.x_train, data.y_train, batch_size=settings.train.batch_size, shuffle=True,
+    validation = in_order(data.x_val, data.y_val, settings.train.batch_size)
+    common = {"epochs": epochs, "validation_data": validation, "verbose": 0}
+    if contender == "keras-shuffle":  # Keras' own batching of float32 arrays in [0, 1]
+        x_train = data.x_train.astype(np.float32) / np.float32(255)
+        model.fit(x_train, data.y_train, batch_size=settings.train.batch_size, shuffle=True,
                   callbacks=[Timer()], **common)  # fmt: skip
     else:
         batches = EpochBatches(data.x_train, data.y_train, settings.train.batch_size, settings.train.seed)
-        model.fit(batches.dataset, shuffle=False, validation_batch_size=settings.train.batch_size,
-                  callbacks=[batches.keras_callback(), Timer()], **common)  # fmt: skip
+        model.fit(batches.dataset, shuffle=False, callbacks=[batches.keras_callback(), Timer()],
+                  **common)  # fmt: skip
     emit({"seconds": seconds, "median": median(seconds)})
 
 

@@ -4,6 +4,8 @@ Keras' `fit(shuffle=True)` draws each epoch's order from TensorFlow's global ran
 depends on everything the process did before: a run resumed in a new process at epoch k would see
 other batches than the run that never stopped. Here epoch e's order is
 `stateless_shuffle(range(n), seed=(seed, e))`, whatever ran before it.
+
+Both pipelines here gather uint8 pixels and scale each batch (`pipeline.pixels.to_unit`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from pipeline.pixels import check_pixels, to_unit
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -39,11 +43,13 @@ class EpochBatches:
     new iterator of the pipeline at the start of every epoch (no `steps_per_epoch` given), which
     reads `epoch` then. `keras_callback()` sets it from Keras' own epoch number, so `fit` with an
     `initial_epoch` continues with exactly the batches an uninterrupted run would have used.
+    `x` is uint8 pixels; each batch leaves the pipeline as float32 in [0, 1].
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> None:
         import tensorflow as tf
 
+        check_pixels(x, "the training images")
         self.steps = math.ceil(len(x) / batch_size)
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches_epoch")
         features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -65,7 +71,7 @@ class EpochBatches:
             tf.data.Dataset.from_tensors(0)
             .flat_map(index_batches)
             .map(
-                lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)),
+                lambda idx: (to_unit(tf.gather(features, idx)), tf.gather(labels, idx)),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )
@@ -87,3 +93,22 @@ class EpochBatches:
                 batches.set_epoch(epoch)
 
         return SetEpoch()
+
+
+def in_order(x: Any, y: Any, batch_size: int) -> tf.data.Dataset:
+    """(float32 images in [0, 1], labels) in stored order, `batch_size` at a time (the last batch
+    may be short): the batches Keras makes of arrays it is given for validation, scaled per batch."""
+    import tensorflow as tf
+
+    check_pixels(x, "the validation images")
+    features, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    n = int(features.shape[0])
+    return (
+        tf.data.Dataset.range(0, n, batch_size)
+        .map(
+            lambda start: (to_unit(features[start : start + batch_size]), labels[start : start + batch_size]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )

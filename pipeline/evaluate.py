@@ -62,7 +62,8 @@ class Evaluation:
 def predict_probs(
     model: keras.Model, x: np.ndarray, training: bool = False, batch_size: int = BATCH_SIZE
 ) -> np.ndarray:
-    """Class probabilities in batches; `training=True` keeps dropout active (one MC pass)."""
+    """Class probabilities of uint8 images `x` in batches; `training=True` keeps dropout active
+    (one MC pass)."""
     return _checked(BatchedForward(model, x, batch_size)(training))
 
 
@@ -90,7 +91,8 @@ def reseed_dropout(model: keras.Model, seed: int) -> None:
 def mc_dropout_passes(
     model: keras.Model, x: np.ndarray, samples: int, seed: int, batch_size: int = BATCH_SIZE
 ) -> np.ndarray:
-    """`samples` stochastic forward passes with dropout on: shape (samples, N, classes).
+    """`samples` stochastic forward passes with dropout on, over uint8 images `x`: shape
+    (samples, N, classes).
 
     The layers before the first dropout layer run once, not once per pass (see pipeline.inference).
     """

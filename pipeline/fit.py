@@ -124,7 +124,7 @@ def fit(
     continues with the next epoch. Epoch e's batch order is a function of (seed, e) (see
     `pipeline.batches`), so a resumed fit sees exactly the batches an uninterrupted one would.
     """
-    from pipeline.batches import EpochBatches
+    from pipeline.batches import EpochBatches, in_order
 
     hooks = list(on_epoch)
     show_bar = cfg.progress and sys.stdout.isatty()
@@ -133,14 +133,14 @@ def fit(
     recorder = _epoch_recorder(hooks)
     if len(done) < cfg.epochs:
         # Tensors on the arrays' own memory where they allow it: converting them would copy them.
+        # Both pipelines scale the uint8 pixels batch by batch (pipeline.pixels).
         x_train, y_train = shared_tensor(data.x_train), shared_tensor(data.y_train)
         batches = EpochBatches(x_train, y_train, cfg.batch_size, cfg.seed)
         model.fit(
             batches.dataset,
             epochs=cfg.epochs,
             initial_epoch=len(done),
-            validation_data=(shared_tensor(data.x_val), shared_tensor(data.y_val)),
-            validation_batch_size=cfg.batch_size,
+            validation_data=in_order(shared_tensor(data.x_val), shared_tensor(data.y_val), cfg.batch_size),
             shuffle=False,  # the order is the pipeline's own
             callbacks=[batches.keras_callback(), recorder, *early_stopping(cfg)],
             verbose=1 if show_bar else 0,

@@ -6,6 +6,9 @@ computes it once per batch and runs only the rest of the model per pass, as a co
 function. The masks still come from the dropout layers' own seed generators, drawn in the same order
 (pass by pass, batch by batch, same batch shapes), so the probabilities equal those of calling the
 whole model eagerly on each batch, bit for bit (tests/test_inference.py checks it).
+The uint8 pixels are scaled batch by batch, eagerly (`pipeline.pixels`: inside a compiled function,
+TensorFlow's graph optimizer would turn the division into a multiplication): before the front, or,
+when there is no deterministic front (dropout on the inputs), in each pass before the compiled rest.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from pipeline.pixels import check_pixels, to_unit
 
 if TYPE_CHECKING:
     import keras
@@ -36,15 +41,18 @@ def chain_layers(model: keras.Model) -> list[Any] | None:
 
 
 class BatchedForward:
-    """Class probabilities of `x` in fixed batches, in inference mode or with dropout on (one MC pass).
+    """Class probabilities of uint8 images `x` in fixed batches, in inference mode or with dropout
+    on (one MC pass).
 
     The deterministic front is computed once at construction; each call runs the rest compiled.
-    A model that is not a plain chain runs whole (compiled) in every pass.
+    A model that is not a plain chain runs whole (compiled) in every pass. What is kept between
+    passes is the front's output, or the uint8 batches themselves: never a float32 copy of `x`.
     """
 
     def __init__(self, model: keras.Model, x: np.ndarray, batch_size: int) -> None:
         import tensorflow as tf
 
+        check_pixels(x, "the images to predict")
         layers = chain_layers(model)
         if layers is None:
             front: list[Any] = []
@@ -55,12 +63,13 @@ class BatchedForward:
                 len(layers),
             )
             front, self._rest = layers[:split], layers[split:]
-        self._batches = [
-            _through(front, tf.convert_to_tensor(x[start : start + batch_size]), training=False)
-            for start in range(0, len(x), batch_size)
-        ]
+        starts = range(0, len(x), batch_size)
+        pixels = (tf.convert_to_tensor(x[start : start + batch_size]) for start in starts)
+        # With a front, its float32 output is kept; without one, the uint8 pixels, scaled in each pass.
+        self._scale = _unchanged if front else to_unit
+        self._batches = [_through(front, to_unit(b), False) for b in pixels] if front else list(pixels)
         first = self._batches[0] if self._batches else tf.zeros([0, 0])
-        spec = [tf.TensorSpec([None, *first.shape[1:]], first.dtype)]
+        spec = [tf.TensorSpec([None, *first.shape[1:]], tf.float32)]
         self._compiled = {flag: self._compile(flag, spec) for flag in (False, True)}
 
     def _compile(self, training: bool, spec: list[Any]) -> Any:
@@ -74,7 +83,11 @@ class BatchedForward:
     def __call__(self, training: bool = False) -> np.ndarray:
         """One pass over every batch, as float64 probabilities (N, classes)."""
         run = self._compiled[training]
-        return np.concatenate([run(batch).numpy() for batch in self._batches]).astype(np.float64)
+        return np.concatenate([run(self._scale(batch)).numpy() for batch in self._batches]).astype(np.float64)
+
+
+def _unchanged(h: Any) -> Any:
+    return h
 
 
 def _through(layers: list[Any], h: Any, training: bool) -> Any:

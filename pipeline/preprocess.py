@@ -1,9 +1,11 @@
 """Turn the raw IDX files into the arrays every run uses: `python -m pipeline.preprocess`.
 
-Writes `data/processed/<name>.npz` (x float32 in [0, 1] flat, y int64; a seeded class-stratified
+Writes `data/processed/<name>.npz` (x uint8 pixels 0..255 flat, y int64; a seeded class-stratified
 validation split; optionally a seeded class-stratified training subset; the untouched test set; a
 content fingerprint) and `<name>.json` beside it (fingerprint and counts). The same config gives the
 same bytes, so DVC and the fingerprint every run records change only when the data does.
+The pixels stay uint8 (a quarter of float32's size, on disk and in memory): the model's float32
+input in [0, 1] is made batch by batch where TensorFlow reads them (`pipeline.pixels`).
 No TensorFlow here: this stage must start fast, and `load_processed` is cheap to import.
 """
 
@@ -31,6 +33,7 @@ from pipeline.stage import stage
 log = logging.getLogger(__name__)
 
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+IMAGE_KEYS = ("x_train", "x_val", "x_test")
 FINGERPRINT_KEY = "fingerprint"
 NUM_CLASSES = 10
 # A fixed zip entry date (np.savez stamps the current time), so the same arrays give the same file.
@@ -56,7 +59,9 @@ class RawData:
 
 @dataclass(frozen=True, eq=False)
 class ProcessedData:
-    """What training and evaluation read: x (N, 784) float32 in [0, 1], y (N,) int64 in 0..9."""
+    """What training and evaluation read: x (N, 784) uint8 pixels 0..255, y (N,) int64 in 0..9.
+
+    The model sees x / 255 as float32, scaled per batch (`pipeline.pixels.to_unit`)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -139,7 +144,7 @@ def apportion(counts: np.ndarray, size: int) -> np.ndarray:
 
 
 def build_dataset(raw: RawData, cfg: DataConfig) -> ProcessedData:
-    """Split, subset and scale the raw arrays as `cfg` says; the test set is kept whole."""
+    """Split, subset and flatten the raw arrays as `cfg` says; the test set is kept whole."""
     train_idx, val_idx = split_stratified(raw.y_train, cfg.val_fraction, cfg.seed)
     if not len(train_idx) or not len(val_idx):
         raise DataError(
@@ -171,8 +176,8 @@ def _subset_of(labels: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:
-    """uint8 images to flat float32 rows in [0, 1] (the model is an MLP)."""
-    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    """uint8 images to flat uint8 rows (the model is an MLP); scaling to [0, 1] waits for the batch."""
+    return np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.uint8)
 
 
 def _labels(labels: np.ndarray) -> np.ndarray:
@@ -231,9 +236,22 @@ def load_processed(path: Path | str) -> ProcessedData:
             stored = str(npz[FINGERPRINT_KEY].item())
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz ({exc}): {_MAKE_IT}") from None
+    _check_pixel_arrays(path, arrays)
     if fingerprint(arrays) != stored:
         raise DataError(f"{path} changed after it was written (its fingerprint does not match): {_MAKE_IT}")
     return ProcessedData(**arrays, fingerprint=stored, name=path.stem)
+
+
+def _check_pixel_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Images must be uint8 rows (files of earlier versions held float32 in [0, 1])."""
+    for key in IMAGE_KEYS:
+        x = arrays[key]
+        if x.dtype != np.uint8 or x.ndim != 2:
+            raise DataError(
+                f"{path} holds {key} as {x.dtype} {x.shape}, not uint8 pixel rows (files of earlier "
+                f"versions held float32 in [0, 1]): remake it with `dvc repro preprocess` or "
+                "`python -m pipeline.preprocess`"
+            )
 
 
 RECIPE_KEYS = ("name", "val_fraction", "train_size", "seed")

@@ -26,7 +26,7 @@ LAYERS = {
         "tracking",
     ],
     "data": ["aligned", "download", "idx", "preprocess"],
-    "model": ["dropout", "layers", "model", "model_file"],
+    "model": ["dropout", "layers", "model", "model_file", "pixels"],
     "fit": ["recipe", "batches", "checkpoint", "fit", "resume"],
     "evaluate": ["inference", "evaluate"],
     "report": ["collect", "summary", "report", "paper", "paper_report"],

@@ -20,7 +20,7 @@ def test_the_order_depends_on_seed_and_epoch_only():
 def test_fit_sees_each_epochs_order_from_any_initial_epoch():
     """Labels are the example indices, so recording them shows which examples each batch held."""
     n, batch_size, seed = 50, 8, 5
-    x = np.random.default_rng(0).uniform(size=(n, 3)).astype("float32")
+    x = np.random.default_rng(0).integers(0, 256, size=(n, 3), dtype=np.uint8)
     y = np.arange(n, dtype="int64")
     seen: list[np.ndarray] = []
 

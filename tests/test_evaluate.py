@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
-from training_fixtures import make_tiny_data
+from training_fixtures import as_float, make_tiny_data
 
 from pipeline import metrics
 from pipeline.config import EvalConfig, Settings, load_settings
@@ -45,7 +45,7 @@ def _mlp(rate: float | None, seed: int = 0) -> keras.Model:
 
 def _fit(model: keras.Model, data: ProcessedData, epochs: int = 2) -> pd.DataFrame:
     fitted = model.fit(
-        data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+        as_float(data.x_train), data.y_train, validation_data=(as_float(data.x_val), data.y_val),
         epochs=epochs, batch_size=32, verbose=0,
     )  # fmt: skip
     history = pd.DataFrame(fitted.history)
@@ -101,7 +101,7 @@ def test_evaluation_numbers_agree_with_keras_and_with_each_other(trained, data):
     model, history = trained
     values = evaluate_model(model, data, history, EVAL, seed=0).metrics
 
-    keras_loss, keras_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    keras_loss, keras_accuracy = model.evaluate(as_float(data.x_test), data.y_test, verbose=0)
     assert values["test_loss"] == pytest.approx(keras_loss, abs=1e-4)
     assert values["test_accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
     assert values["overfit_gap"] == pytest.approx(

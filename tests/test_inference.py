@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from training_fixtures import tiny_settings_with
+from training_fixtures import as_float, tiny_settings_with
 
 from pipeline.evaluate import mc_dropout_passes, predict_probs, reseed_dropout
 from pipeline.inference import BatchedForward, chain_layers
@@ -14,8 +14,10 @@ from pipeline.model import build_model
 BATCH = 128  # 300 rows: two full batches and a short one
 
 
-def eager_passes(model: keras.Model, x: np.ndarray, samples: int, seed: int) -> np.ndarray:
-    """The reference: the whole model called eagerly on each batch, pass after pass."""
+def eager_passes(model: keras.Model, pixels: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """The reference: the whole model called eagerly on each batch of the float32 images (scaled as
+    earlier versions stored them), pass after pass."""
+    x = as_float(pixels)
     reseed_dropout(model, seed)
     return np.stack(
         [
@@ -65,7 +67,8 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def x() -> np.ndarray:
-    return np.random.default_rng(0).uniform(0, 1, size=(300, 784)).astype("float32")
+    """Every pixel value occurs (300 x 784 uniform draws of 0..255)."""
+    return np.random.default_rng(0).integers(0, 256, size=(300, 784), dtype=np.uint8)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -80,7 +83,8 @@ def test_mc_passes_equal_eager_whole_model_passes_bit_for_bit(name, x):
 @pytest.mark.parametrize("name", ["keras dropout", "scratch dropout", "branched (not a chain)"])
 def test_inference_mode_equals_eager_whole_model(name, x):
     model = MODELS[name]()
-    expected = np.concatenate([model(x[i : i + BATCH], training=False) for i in range(0, len(x), BATCH)])
+    floats = as_float(x)
+    expected = np.concatenate([model(floats[i : i + BATCH], training=False) for i in range(0, len(x), BATCH)])
     assert np.array_equal(predict_probs(model, x, batch_size=BATCH), expected.astype(np.float64))
 
 
@@ -95,3 +99,8 @@ def test_no_dropout_model_is_one_deterministic_pass(x):
     model = project_model("model.dropout.rate=0")
     forward = BatchedForward(model, x, BATCH)
     assert np.array_equal(forward(training=True), forward(training=False))
+
+
+def test_float_images_are_refused_rather_than_scaled_twice(x):
+    with pytest.raises(TypeError, match=r"must hold uint8 pixels .* not float32"):
+        predict_probs(project_model(), as_float(x))

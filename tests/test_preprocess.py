@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -85,12 +86,11 @@ def test_build_dataset_shapes_types_and_ranges(raw: RawData, data_cfg: DataConfi
     data = build_dataset(raw, data_cfg)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (160, 40, 50)
     for x, y in [(data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)]:
-        assert x.dtype == np.float32 and x.shape == (len(y), 784)
-        assert x.min() >= 0.0 and x.max() <= 1.0
+        assert x.dtype == np.uint8 and x.shape == (len(y), 784) and x.flags.c_contiguous
         assert y.dtype == np.int64 and set(np.unique(y)) <= set(range(10))
-    assert data.x_train.max() == 1.0 and data.x_train.min() == 0.0
+    assert data.x_train.max() == 255 and data.x_train.min() == 0
     np.testing.assert_array_equal(data.y_test, raw.y_test)
-    np.testing.assert_array_equal(data.x_test, raw.x_test.reshape(50, 784) / np.float32(255))
+    np.testing.assert_array_equal(data.x_test, raw.x_test.reshape(50, 784))
     val_share = np.bincount(raw.y_train, minlength=10) * data_cfg.val_fraction
     assert np.all(np.abs(np.bincount(data.y_val, minlength=10) - val_share) < 1)
     assert data.name == data_cfg.name and data.fingerprint == fingerprint(data.arrays())
@@ -200,6 +200,11 @@ def test_load_processed_refuses_an_altered_or_foreign_file(
     }
     write_npz(target, edited)  # a well-formed file whose arrays no longer match their fingerprint
     with pytest.raises(DataError, match="fingerprint does not match"):
+        load_processed(target)
+    older = {**data.arrays(), "x_val": data.x_val.astype(np.float32) / np.float32(255)}
+    write_npz(target, {**older, "fingerprint": np.array(fingerprint(older))})  # as earlier versions wrote
+    older_message = re.escape(f"{target} holds x_val as float32") + ".*dvc repro preprocess"
+    with pytest.raises(DataError, match=older_message):
         load_processed(target)
     np.savez(target, x_train=np.zeros(3))
     with pytest.raises(DataError, match="lacks y_train"):

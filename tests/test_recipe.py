@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from training_fixtures import make_tiny_data, tiny_settings_with
+from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 from pipeline.config import ConfigError, load_settings
 from pipeline.fit import build_and_fit, compile_model
@@ -77,7 +77,7 @@ def test_max_norm_bounds_every_hidden_layers_column_norms_after_a_step():
     data = make_tiny_data(n_train=64, n_val=16, n_test=16)
     model = build_model(settings.model, input_dim=784, num_classes=10, seed=0)
     compile_model(model, settings.train)
-    model.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0)
+    model.fit(as_float(data.x_train), data.y_train, batch_size=64, epochs=1, verbose=0)
     hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
     assert len(hidden) == 3
     for layer in hidden:
@@ -86,7 +86,7 @@ def test_max_norm_bounds_every_hidden_layers_column_norms_after_a_step():
     # Without the constraint the same step leaves some column far longer: the bound is the constraint's.
     free = build_model(settings.model.model_copy(update={"max_norm": None}), 784, 10, seed=0)
     compile_model(free, settings.train)
-    free.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0)
+    free.fit(as_float(data.x_train), data.y_train, batch_size=64, epochs=1, verbose=0)
     assert np.linalg.norm(keras.ops.convert_to_numpy(free.get_layer("hidden_1").kernel), axis=0).max() > 1.0
 
 
@@ -102,7 +102,7 @@ def test_early_stopping_stops_on_a_rising_validation_loss_and_restores_the_best_
     assert len(history) < 40
     best = int(history["val_loss"].idxmin())
     assert len(history) == best + 1 + 2  # stopped `patience` epochs after the best one
-    restored = result.model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["loss"]
+    restored = result.model.evaluate(as_float(data.x_val), data.y_val, verbose=0, return_dict=True)["loss"]
     assert restored == pytest.approx(history["val_loss"].iloc[best], rel=1e-4)
     assert early_stopping(tiny_settings_with().train) == []
 

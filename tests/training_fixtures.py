@@ -29,14 +29,20 @@ def tiny_settings_with(*overrides: str) -> Settings:
     return load_settings(yaml.safe_load(compose_config([*TINY_OVERRIDES, *overrides])))
 
 
+def as_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as the float32 arrays in [0, 1] earlier versions stored (their preprocess's
+    formula): what the model must see, bit for bit, from the per-batch scaling."""
+    return pixels.astype(np.float32) / np.float32(255)
+
+
 def make_tiny_data(n_train: int = 320, n_val: int = 80, n_test: int = 80, seed: int = 0) -> ProcessedData:
-    """Ten well-separated class prototypes plus noise: learnable in a few epochs."""
+    """Ten well-separated class prototypes plus noise, as uint8 pixels: learnable in a few epochs."""
     rng = np.random.default_rng(seed)
-    prototypes = rng.uniform(0.0, 1.0, size=(10, 784)).astype("float32")
+    prototypes = rng.uniform(0.0, 255.0, size=(10, 784))
 
     def split(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.arange(n) % 10
-        x = np.clip(prototypes[y] + rng.normal(0, 0.3, size=(n, 784)), 0, 1).astype("float32")
+        x = np.clip(prototypes[y] + rng.normal(0, 0.3 * 255, size=(n, 784)), 0, 255).round().astype(np.uint8)
         return x, y.astype("int64")
 
     arrays = dict(zip(["x_train", "y_train"], split(n_train), strict=True))
