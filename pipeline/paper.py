@@ -25,8 +25,8 @@ from pipeline.atomic import write_text_atomic
 
 PRESETS = ("paper_table2", "paper_rates", "paper_sizes")
 RUN_COLUMNS = (
-    "preset", "rate", "input_rate", "train_size", "seed", "hidden_units", "max_norm", "epochs",
-    "status", "test_accuracy", "val_accuracy",
+    "preset", "rate", "input_rate", "train_size", "train_on_val", "seed", "hidden_units", "max_norm",
+    "epochs", "status", "test_accuracy", "val_accuracy",
 )  # fmt: skip
 MC_PREFIX = "mc_curve_error."
 FINISHED = "FINISHED"
@@ -68,6 +68,7 @@ def row_of(
         "rate": float(params["model.dropout.rate"]),
         "input_rate": float(params["model.dropout.input_rate"]),
         "train_size": None if size == "None" else int(size),
+        "train_on_val": params.get("data.train_on_val") == "True",
         "seed": int(params["train.seed"]),
         "hidden_units": params.get("model.hidden_units", ""),
         "max_norm": None if max_norm == "None" else float(max_norm),
@@ -214,7 +215,8 @@ def _shape(part: pd.DataFrame) -> str:
     norm = (
         "" if first["max_norm"] is None or pd.isna(first["max_norm"]) else f", max-norm {first['max_norm']:g}"
     )
-    return f"{first['hidden_units']}{norm}, {int(first['epochs'])} epochs, {len(part)} seed(s)"
+    final_fit = ", trained on training + validation images" if first["train_on_val"] else ""
+    return f"{first['hidden_units']}{norm}, {int(first['epochs'])} epochs{final_fit}, {len(part)} seed(s)"
 
 
 def _counts(runs: pd.DataFrame, preset: str) -> str:

@@ -59,7 +59,7 @@ def _sizes_rows() -> list[dict]:
 
 def _table2_rows() -> list[dict]:
     metrics = {"test_accuracy": 0.988, "mc_curve_error.1": 0.02, "mc_curve_error.10": 0.013, "epochs": 50}
-    params = _params(0.5, 1, None) | {"model.hidden_units": "[1024, 1024, 1024]"}
+    params = _params(0.5, 1, None) | {"model.hidden_units": "[1024, 1024, 1024]", "data.train_on_val": "True"}
     return [row_of("paper_table2", params, metrics, "FINISHED")]
 
 
@@ -133,7 +133,10 @@ def test_fig11_without_an_mc_curve_says_what_is_missing():
 def test_the_table_puts_paper_and_ours_side_by_side_with_counts_and_times(runs):
     table = comparison_table(runs, {"paper_table2": 1800.0, "paper_rates": 600.0, "paper_sizes": None})
     row = next(line for line in table.splitlines() if "max-norm, 3x1024" in line)
-    assert "| 1.06% | 1.20% ([1024, 1024, 1024], max-norm 3, 50 epochs, 1 seed(s)) | 1/1 | 30 min |" in row
+    assert (
+        "| 1.06% | 1.20% ([1024, 1024, 1024], max-norm 3, 50 epochs, trained on training + validation "
+        "images, 1 seed(s)) | 1/1 | 30 min |"
+    ) in row
     rates = next(line for line in table.splitlines() if line.startswith("| Fig. 9"))
     assert "p=1.0: 2.80±0.10" in rates and "| 9/10 | 10 min |" in rates
     sizes = next(line for line in table.splitlines() if line.startswith("| Fig. 10"))
