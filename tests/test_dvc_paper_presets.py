@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from commands import run_to_files
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
@@ -36,7 +36,7 @@ def _run(repo: Path, *args: str) -> str:
     """Run a command in `repo` (MLflow logs to the repo's mlflow.db); its stdout, or fail with its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPOUT_LAB_", "MLFLOW_"))}
     env |= {"PATH": f"{VENV_BIN}{os.pathsep}{env['PATH']}", "MLFLOW_TRACKING_URI": _uri(repo)}
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    done = run_to_files(args, repo, env)
     assert done.returncode == 0, f"{args}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from commands import run_to_files
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
@@ -63,7 +64,7 @@ def _run(
         del env["MLFLOW_TRACKING_URI"]
     for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID"):
         env.pop(key, None)
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    done = run_to_files(args, repo, env)
     if ok:
         assert done.returncode == 0, f"{args}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
