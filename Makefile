@@ -2,21 +2,27 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# One install stamp per set of extras: `make run` stays lean (core dependencies only), `make test`
-# installs what every test needs (dev tools, the tracking server's and the cluster launchers' extras).
+# Every install comes from uv.lock (exact versions and hashes), one stamp per set of extras: `make run`
+# stays lean (core dependencies only), `make test` installs what every test needs.
 EXTRAS_run    :=
-EXTRAS_server := [server]
-EXTRAS_test   := [dev,server,cluster]
+EXTRAS_server := --extra server
+EXTRAS_test   := --extra dev --extra server --extra cluster
 SERVER_PORT   ?= 5000
+# uv itself, pinned by hash: the one package installed before the lock can be read.
+UV_PIN := uv==0.13.9 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
+UV     := $(VENV)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 # DVC stages call `python` and `dvc`: let them find the project's environment first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test lint format params sweep report ui server server-stop bench clean
-
-$(VENV)/.installed-%: pyproject.toml
+$(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --editable '.$(EXTRAS_$*)'
+	@echo '$(UV_PIN)' > $(VENV)/uv-requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirements.txt
+
+# --frozen: install exactly what uv.lock says (never re-resolve); --inexact: keep uv itself.
+$(VENV)/.installed-%: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact --quiet $(EXTRAS_$*)
 	@touch $@
 
 install: $(VENV)/.installed-test  ## create .venv and install the project with every extra
@@ -26,6 +32,9 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 
 test: $(VENV)/.installed-test  ## the test suite
 	$(PY) -m pytest
+
+lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml (commit both)
+	$(UV) lock
 
 lint: install  ## ruff lint + format check
 	$(VENV)/bin/ruff check .
