@@ -45,7 +45,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 params: $(VENV)/.installed-run  ## regenerate params.yaml from conf/
-	$(PY) -m pipeline.params
+	$(PY) -m pipeline.core.params
 
 sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflow parent run
 	$(PY) -m pipeline.train -m model.dropout.rate=0,0.2,0.5 train.seed=1,2,3
@@ -54,13 +54,13 @@ report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sw
 	$(PY) -m pipeline.report
 
 ui: $(VENV)/.installed-run  ## the MLflow UI, lean; prints the URL of the experiment's runs page
-	$(PY) -m pipeline.ui --port $(SERVER_PORT)
+	$(PY) -m pipeline.tools.ui --port $(SERVER_PORT)
 
 server: $(VENV)/.installed-server  ## team tracking server: PostgreSQL + mlflow server on 127.0.0.1 (AUTH=1: basic auth)
-	$(PY) -m pipeline.server start --port $(SERVER_PORT) $(if $(AUTH),--auth)
+	$(PY) -m pipeline.tools.server start --port $(SERVER_PORT) $(if $(AUTH),--auth)
 
 server-stop: $(VENV)/.installed-server  ## stop the tracking server and its PostgreSQL
-	$(PY) -m pipeline.server stop
+	$(PY) -m pipeline.tools.server stop
 
 bench: install  ## whole-run, pipeline, per-epoch, memory and team-scale benchmarks (about 40 minutes)
 	$(PY) bench/whole_run.py

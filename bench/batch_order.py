@@ -1,4 +1,4 @@
-"""Batch order: Keras' `fit(shuffle=True)` vs `pipeline.batches.EpochBatches` (order = f(seed, epoch)).
+"""Batch order: Keras' `fit(shuffle=True)` vs `pipeline.training.batches.EpochBatches` (order = f(seed, epoch)).
 
     python bench/batch_order.py [--epochs 3]
 
@@ -27,11 +27,11 @@ def child(contender: str, epochs: int) -> None:
     import keras
     import numpy as np
 
-    from pipeline.batches import EpochBatches, in_order
-    from pipeline.config import project_path
-    from pipeline.fit import compile_model, configure_runtime
-    from pipeline.model import build_model
-    from pipeline.preprocess import load_processed
+    from pipeline.core.config import project_path
+    from pipeline.data.preprocess import load_processed
+    from pipeline.model.mlp import build_model
+    from pipeline.training.batches import EpochBatches, in_order
+    from pipeline.training.loop import compile_model, configure_runtime
 
     settings = settings_for([f"train.epochs={epochs}"])
     data = load_processed(project_path("data", "processed", "mnist.npz"))

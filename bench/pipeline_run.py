@@ -38,7 +38,7 @@ from workspace import (
     verdict,
 )
 
-from pipeline.config import MIRROR_ENV
+from pipeline.core.config import MIRROR_ENV
 
 TARGET_RATIO = 0.5
 

@@ -37,11 +37,11 @@ IMPORTS = ("hydra", "pydantic", "pandas", "tensorflow", "keras", "mlflow", "sqla
 CALLS: dict[str, tuple[str, ...]] = {
     "keras.src.backend.tensorflow.trainer": ("TensorFlowTrainer.fit",),
     "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
-    "pipeline.evaluate": ("evaluate_model", "write_evaluation", "log_evaluation"),
+    "pipeline.evaluation.evaluate": ("evaluate_model", "write_evaluation", "log_evaluation"),
     "pipeline.train": ("write_outputs", "log_outputs"),
-    "pipeline.tracking": ("log_keras_model",),
+    "pipeline.tracking.client": ("log_keras_model",),
     "mlflow.tracking.fluent": ("end_run",),
-    "pipeline.quick_exit": ("exit_without_teardown",),
+    "pipeline.core.quick_exit": ("exit_without_teardown",),
 }
 
 

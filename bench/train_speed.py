@@ -4,7 +4,7 @@
 
 In one run, alternating a, b for each seed, every run in a fresh process pinned to `--cpus`:
   (a) the seed notebook's loop as written there (bench/seed_loop.py),
-  (b) the project's `pipeline.fit.build_and_fit` on the default config composed from conf/,
+  (b) the project's `pipeline.training.loop.build_and_fit` on the default config composed from conf/,
 and prints seconds per epoch (median, epoch 1 included, and more views), the ratio b/a (target
 <= 0.33), test accuracies (target: within 0.3 points over >= 3 seeds) and PASS/FAIL. Whole
 processes are compared by bench/whole_run.py, memory by bench/memory.py. Nothing is asserted.
@@ -52,8 +52,8 @@ def project_settings(seed: int, epochs: int, overrides: list[str]) -> Any:
 
 
 def project_data() -> Any:
-    from pipeline.config import project_path
-    from pipeline.preprocess import load_processed
+    from pipeline.core.config import project_path
+    from pipeline.data.preprocess import load_processed
 
     return load_processed(project_path("data", "processed", "mnist.npz"))
 
@@ -62,8 +62,8 @@ def child_project(seed: int, epochs: int, overrides: list[str]) -> dict[str, Any
     """(b): `build_and_fit` on the default config; every epoch's time as the project measures it."""
     import keras  # noqa: F401  (TensorFlow's import is not training time; the seed loop's isn't timed either)
 
-    from pipeline.batches import in_order
-    from pipeline.fit import build_and_fit
+    from pipeline.training.batches import in_order
+    from pipeline.training.loop import build_and_fit
 
     settings, data = project_settings(seed, epochs, overrides), project_data()
     seconds: list[float] = []
@@ -177,7 +177,7 @@ def main() -> None:
     if args.child:
         spec = json.loads(args.child)
         emit(child_project(spec["seed"], spec["epochs"], spec["overrides"]))
-        from pipeline.quick_exit import exit_without_teardown
+        from pipeline.core.quick_exit import exit_without_teardown
 
         exit_without_teardown()  # as `pipeline.train` ends: no TensorFlow teardown in the process time
     epochs = args.epochs or (2 if args.quick else 5)

@@ -1,6 +1,6 @@
 """What every benchmark shares: a throw-away project root with MNIST in it, child processes, tables.
 
-The data goes through the package's own code (the IDX reader in `pipeline.preprocess.read_raw`, the
+The data goes through the package's own code (the IDX reader in `pipeline.data.preprocess.read_raw`, the
 split in `build_dataset`), real MNIST when a mirror has it, else the tests' synthetic MNIST
 (`tests/synthetic.py`) at full size. Children run with `PYTHONPATH` at this checkout, so they import
 this checkout's `pipeline` whatever the working directory, and `DROPOUT_LAB_ROOT` at the temp root,
@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's `pipeline`, a
 
 from seed_loop import RESULT_PREFIX, emit  # noqa: E402, F401  (re-exported: the seed imports nothing of ours)
 
-from pipeline.config import MIRROR_ENV, Settings  # noqa: E402
+from pipeline.core.config import MIRROR_ENV, Settings  # noqa: E402
 
 SEED_SCRIPT = Path(__file__).resolve().parent / "seed_loop.py"
 
@@ -69,15 +69,15 @@ def settings_for(overrides: Sequence[str] = ()) -> Settings:
     """The config composed from conf/ with `overrides`, validated (what the stages would use)."""
     import yaml
 
-    from pipeline.config import load_settings
-    from pipeline.params import compose_config
+    from pipeline.core.config import load_settings
+    from pipeline.core.params import compose_config
 
     return load_settings(yaml.safe_load(compose_config(list(overrides))))
 
 
 def prepare_workspace(root: Path) -> Workspace:
     """Raw and processed MNIST under `root` by the package's code, and a ready MLflow store."""
-    from pipeline.preprocess import build_dataset, read_raw, write_processed
+    from pipeline.data.preprocess import build_dataset, read_raw, write_processed
 
     raw_dir = root / "data" / "raw" / "mnist"
     raw_dir.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """The train stage: `python -m pipeline.train` (Hydra app; `-m` sweeps; DVC's `train` matrix).
 
-Loads the data the config asks for, trains inside an MLflow run (`pipeline.fit` does the training),
+Loads the data the config asks for, trains inside an MLflow run (`pipeline.training.loop` does the training),
 writes the run's files, and, for every launch but DVC (which has an evaluate stage), evaluates the
 model inside the same run. TensorFlow is imported only after the config has been validated.
 """
@@ -9,28 +9,36 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from pipeline import checkpoint, interrupts, resume, runs, tracking
-from pipeline.atomic import write_json_atomic, write_text_atomic
-from pipeline.config import CONF_DIR, ConfigError, Settings, project_path
-from pipeline.fit import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
-from pipeline.launch import Launch
-from pipeline.layout import RunFiles, dvc_files, run_dir_files
-from pipeline.preprocess import ProcessedData, load_for
-from pipeline.quick_exit import exit_without_teardown
-from pipeline.stage import stage
+from pipeline.core import interrupts
+from pipeline.core.atomic import write_json_atomic, write_text_atomic
+from pipeline.core.config import CONF_DIR, ConfigError, Settings, project_path
+from pipeline.core.launch import Launch
+from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.core.quick_exit import exit_without_teardown
+from pipeline.core.stage import stage
+from pipeline.data.preprocess import ProcessedData, load_for
+from pipeline.tracking import client as tracking
+from pipeline.tracking import reconcile as runs
+from pipeline.training import checkpoint, resume
+from pipeline.training.loop import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
 
 log = logging.getLogger(__name__)
 
 
-def write_outputs(result: TrainResult, files: RunFiles, run_info: dict[str, Any]) -> None:
+def write_outputs(result: TrainResult, files: RunFiles, settings: Settings, data: ProcessedData) -> None:
     """Model (byte-reproducible), run info, history and final metrics, each written atomically."""
-    from pipeline.model_file import save_model
-    from pipeline.plots import learning_curves, save_figure
+    from pipeline.evaluation.plots import learning_curves, save_figure
+    from pipeline.model.saving import save_model
 
+    run_info = {
+        "data_fingerprint": data.fingerprint,
+        "dropout_rate": settings.model.dropout.rate,
+        "dropout_impl": settings.model.dropout.impl,
+        "seed": settings.train.seed,
+    }
     save_model(result.model, files.model)
     write_json_atomic(files.run_info, run_info)
     write_text_atomic(files.history, result.history.to_csv(index=False, float_format="%.6f"))
@@ -76,7 +84,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
 
     Checkpoints after every epoch (`checkpoints/<run id>/`, removed when the run finishes), and
     starts from one when `train.resume` says so, or, under DVC, when a killed `dvc repro` left one
-    for this config (see `pipeline.resume`).
+    for this config (see `pipeline.training.resume`).
     """
     key = checkpoint.config_key(settings, data.fingerprint)
     # Early stopping's state is not checkpointed: such a DVC stage starts again rather than resume.
@@ -102,13 +110,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
             saved = checkpoint.latest(target.folder)
             interrupts.summarize(exc, killed_line(run_id, exc, saved.epoch if saved else len(done), launch))
             raise
-        run_info = {
-            "data_fingerprint": data.fingerprint,
-            "dropout_rate": settings.model.dropout.rate,
-            "dropout_impl": settings.model.dropout.impl,
-            "seed": settings.train.seed,
-        }
-        write_outputs(result, files, run_info)
+        write_outputs(result, files, settings, data)
         # apart from the model folder (a DVC output): a random run id there would change its hash
         hand_over = {
             "run_id": run_id,
@@ -118,9 +120,11 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
         write_json_atomic(files.mlflow_run, hand_over)
         log_outputs(result, settings, files)
         if launch.evaluates_inline:
-            from pipeline.evaluate import evaluate_and_log
+            from pipeline.evaluation.evaluate import evaluate_model, flat_metrics, write_evaluation
 
-            evaluate_and_log(result.model, data, result.history, settings.eval, settings.train.seed, files)
+            seed = settings.train.seed
+            evaluation = evaluate_model(result.model, data, result.history, settings.eval, seed)
+            tracking.log_evaluation(flat_metrics(evaluation.metrics), write_evaluation(evaluation, files))
     checkpoint.remove(target.folder)  # the run is complete: its files and MLflow hold everything
     if start.checkpoint:
         checkpoint.remove(start.checkpoint.folder.parent)

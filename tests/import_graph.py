@@ -8,16 +8,26 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "pipeline"
 
 
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def project_modules() -> list[str]:
-    """Every module of the `pipeline` package, by dotted name."""
-    return sorted(
-        "pipeline" if path.stem == "__init__" else f"pipeline.{path.stem}"
-        for path in PACKAGE_DIR.glob("*.py")
-    )
+    """Every module and package of `pipeline`, by dotted name (a package is its `__init__`)."""
+    return sorted(_dotted(path) for path in PACKAGE_DIR.rglob("*.py"))
 
 
-def _file(module: str) -> Path:
-    return PACKAGE_DIR / ("__init__.py" if module == "pipeline" else f"{module.removeprefix('pipeline.')}.py")
+def module_file(module: str) -> Path:
+    """The file that runs when `module` is imported."""
+    path = PACKAGE_DIR.parent.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def packages_of(module: str) -> list[str]:
+    """The packages whose `__init__` runs before `module`: pipeline, pipeline.core, ..."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
@@ -38,7 +48,7 @@ def imported_names(module: str) -> set[str]:
     import y` gives x, and x.y when that is a module of the package)."""
     names: set[str] = set()
     ours = set(project_modules())
-    for node in _runtime_nodes(ast.parse(_file(module).read_text())):
+    for node in _runtime_nodes(ast.parse(module_file(module).read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -48,9 +58,10 @@ def imported_names(module: str) -> set[str]:
 
 
 def project_imports(module: str) -> set[str]:
-    """The project modules `module` imports directly (the package's `__init__` left out)."""
-    ours = set(project_modules()) - {"pipeline"}
-    return {name for name in imported_names(module) if name in ours and name != module}
+    """The project modules `module` imports directly (packages' `__init__`s left out)."""
+    ours = set(project_modules())
+    packages = {name for name in ours if module_file(name).name == "__init__.py"}
+    return {name for name in imported_names(module) if name in ours - packages and name != module}
 
 
 def closure(module: str) -> set[str]:

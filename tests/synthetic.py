@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline.config import Settings, load_settings
-from pipeline.params import compose_config
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.params import compose_config
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

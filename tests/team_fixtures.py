@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import server
+from pipeline.tools import server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,13 +73,13 @@ class TrackingServer:
 
 @contextmanager
 def tracking_server(auth: bool = False) -> Iterator[TrackingServer]:
-    """`python -m pipeline.server start` in a fresh folder; stop at the end, nothing left running."""
+    """`python -m pipeline.tools.server start` in a fresh folder; stop at the end, nothing left running."""
     folder = public_folder("dropout-lab-server-")
     env = {**os.environ, "DROPOUT_LAB_SERVER_DIR": str(folder)}
     settings = server.ServerSettings(port=free_port(), pg_port=free_port(), auth=auth)
     argv = ["--port", str(settings.port), "--pg-port", str(settings.pg_port), *(["--auth"] if auth else [])]
     started = subprocess.run(
-        [sys.executable, "-m", "pipeline.server", "start", *argv],
+        [sys.executable, "-m", "pipeline.tools.server", "start", *argv],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     try:
@@ -87,7 +87,7 @@ def tracking_server(auth: bool = False) -> Iterator[TrackingServer]:
         yield TrackingServer(server.Layout(folder), settings)
     finally:
         stopped = subprocess.run(
-            [sys.executable, "-m", "pipeline.server", "stop"],
+            [sys.executable, "-m", "pipeline.tools.server", "stop"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         left = processes_naming(str(folder))

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from training_fixtures import make_tiny_data, tiny_settings_with
 
-from pipeline.aligned import ALIGNMENT
-from pipeline.fit import build_and_fit, shared_tensor
-from pipeline.preprocess import FINGERPRINT_KEY, ProcessedData, load_processed, write_npz
+from pipeline.data.aligned import ALIGNMENT
+from pipeline.data.preprocess import FINGERPRINT_KEY, ProcessedData, load_processed, write_npz
+from pipeline.training.loop import build_and_fit, shared_tensor
 
 
 def misaligned_copy(array: np.ndarray) -> np.ndarray:

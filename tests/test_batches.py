@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.batches import EpochBatches, epoch_order
+from pipeline.training.batches import EpochBatches, epoch_order
 
 
 def test_the_order_depends_on_seed_and_epoch_only():

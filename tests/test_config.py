@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import CONF_DIR, ConfigError, flatten, load_settings
-from pipeline.params import compose_config
+from pipeline.core.config import CONF_DIR, ConfigError, flatten, load_settings
+from pipeline.core.params import compose_config
 
 ROOT = CONF_DIR.parent
 

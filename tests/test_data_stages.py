@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from synthetic import FILES, SyntheticMnist, synthetic_overrides
 
-from pipeline.config import MIRROR_ENV
-from pipeline.params import compose_config
-from pipeline.preprocess import load_processed
+from pipeline.core.config import MIRROR_ENV
+from pipeline.core.params import compose_config
+from pipeline.data.preprocess import load_processed
 
 
 def run_stage(

@@ -15,8 +15,9 @@ import pytest
 import yaml
 from synthetic import FILES, SyntheticMnist
 
-from pipeline.config import MIRROR_ENV, ConfigError, load_settings
-from pipeline.download import (
+from pipeline.core.config import MIRROR_ENV, ConfigError, load_settings
+from pipeline.core.params import compose_config
+from pipeline.data.download import (
     PRESENT,
     DownloadError,
     decompressed_md5,
@@ -24,7 +25,6 @@ from pipeline.download import (
     file_location,
     resolve_sources,
 )
-from pipeline.params import compose_config
 
 
 @dataclass

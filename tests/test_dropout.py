@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from pipeline.dropout import Dropout
+from pipeline.model.dropout import Dropout
 
 RATES = [0.1, 0.3, 0.5, 0.8]
 SIGMAS = 5  # tolerance in standard deviations: a false failure is a ~1e-6 event

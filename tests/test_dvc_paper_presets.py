@@ -1,6 +1,6 @@
 """The paper presets as DVC experiments, in a real git repo on synthetic data: `dvc exp run -S
 experiment=paper_table2`, a queued grid of `paper_rates` seeds (DVC's own `-S 'key=a,b'` syntax) run
-by `dvc queue start -j 2`, and `pipeline.paper_report` drawing the paper's figures from those runs.
+by `dvc queue start -j 2`, and `pipeline.reporting.paper_report` drawing the paper's figures from those runs.
 
 Miniature: the presets shrunk by more `-S` overrides (a 16-unit net, 1 epoch, 100 images, two rates).
 The tests share one repo and run in file order; each leaves the workspace at the baseline commit.
@@ -21,10 +21,10 @@ from commands import run_to_files
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
-from pipeline import tracking
-from pipeline.config import TrackingConfig
-from pipeline.paper import runs_frame, write_paper_report
-from pipeline.paper_report import latest_preset_runs
+from pipeline.core.config import TrackingConfig
+from pipeline.reporting.paper import runs_frame, write_paper_report
+from pipeline.reporting.paper_report import latest_preset_runs
+from pipeline.tracking import client as tracking
 
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
@@ -61,7 +61,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = yaml.safe_load(config_file.read_text())
     config["data"] = {"mirrors": [str(mirror)], "files": {key: {"md5": md5} for key, md5 in md5s.items()}}
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    _run(repo, sys.executable, "-m", "pipeline.params")
+    _run(repo, sys.executable, "-m", "pipeline.core.params")
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
     _git(repo, "commit", "-qm", "copy")

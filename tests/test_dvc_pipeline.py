@@ -95,7 +95,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     config = repo / "conf" / "config.yaml"
     config.write_text(yaml.safe_dump(_merge(yaml.safe_load(config.read_text()), tiny), sort_keys=False))
-    _run(repo, sys.executable, "-m", "pipeline.params")
+    _run(repo, sys.executable, "-m", "pipeline.core.params")
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
     _git(repo, "commit", "-qm", "copy")
@@ -150,6 +150,30 @@ def test_a_training_param_reruns_training_never_the_data_stages(reproduced: Path
     # their outputs. Download and preprocess are never among them.
     ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
     assert ran == {"train@0.0", "train@0.5"}
+
+
+def _stages_after_editing(repo: Path, module: str) -> set[str]:
+    """The stages `dvc repro --dry` would run after a comment is added to `module`."""
+    path = repo / module
+    original = path.read_text()
+    path.write_text(original + "\n# an edit\n")
+    try:
+        dry = _run(repo, DVC, "repro", "--dry").stdout
+    finally:
+        path.write_text(original)
+    return {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+
+
+def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrains(reproduced: Path):
+    repo = reproduced
+    for module in (
+        "pipeline/tracking/client.py",
+        "pipeline/tracking/reconcile.py",
+        "pipeline/tools/ui.py",
+    ):
+        assert _stages_after_editing(repo, module) == set(), module
+    assert _stages_after_editing(repo, "pipeline/reporting/comparison.py") == {"compare"}
+    assert {"train@0.0", "train@0.5"} <= _stages_after_editing(repo, "pipeline/training/loop.py")
 
 
 def _rows(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -272,7 +296,7 @@ def _runs_of(repo: Path, experiment: str) -> list:
 
 
 def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(reproduced: Path):
-    from pipeline import tracking
+    from pipeline.tracking import client as tracking
 
     runs = _runs_of(reproduced, "dropout-lab")
     groups = [r for r in runs if r.data.tags.get(tracking.TAG_SOURCE) == "dvc" and
@@ -291,7 +315,7 @@ def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(rep
 def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_experiment(reproduced: Path):
     """As a new user types it, without --experiment-name: MLflow puts the entry point's run (the
     sweep's parent) in its Default experiment, so the children and the report must follow it there."""
-    from pipeline import tracking
+    from pipeline.tracking import client as tracking
 
     done = _run(
         reproduced, str(VENV_BIN / "mlflow"), "run", ".", "-e", "sweep", "--env-manager", "local",

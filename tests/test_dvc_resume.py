@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
-from pipeline import tracking
+from pipeline.tracking import client as tracking
 
 VENV_BIN = Path(sys.executable).parent
 # Slow enough per epoch (batches of 4, one step per call) to kill the stage between epochs.
@@ -59,7 +59,7 @@ def _make_repo(base: Path) -> Path:
     config = repo / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("  - experiment: null", "  - experiment: slow"))
     for command in (
-        [sys.executable, "-m", "pipeline.params"],
+        [sys.executable, "-m", "pipeline.core.params"],
         ["git", "init", "-q"],
         ["git", "add", "-A"],
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],

@@ -14,19 +14,19 @@ import yaml
 from mlflow import MlflowClient
 from training_fixtures import as_float, make_tiny_data
 
-from pipeline import metrics
-from pipeline.config import EvalConfig, Settings, load_settings
-from pipeline.errors import UserError
-from pipeline.evaluate import (
+from pipeline.core.config import EvalConfig, Settings, load_settings
+from pipeline.core.errors import UserError
+from pipeline.core.layout import RunFiles, run_dir_files
+from pipeline.core.params import compose_config
+from pipeline.data.preprocess import ProcessedData
+from pipeline.evaluation import metrics
+from pipeline.evaluation.evaluate import (
     evaluate_model,
     mc_dropout_passes,
     predict_probs,
     run_evaluation,
     write_evaluation,
 )
-from pipeline.layout import RunFiles, run_dir_files
-from pipeline.params import compose_config
-from pipeline.preprocess import ProcessedData
 
 EVAL = EvalConfig(mc_samples=8, mc_curve=[], ece_bins=15)
 
@@ -164,7 +164,7 @@ def _training_run(tmp_path: Path, trained, data: ProcessedData, uri: str, finger
 def processed(data: ProcessedData, monkeypatch: pytest.MonkeyPatch) -> ProcessedData:
     """`load_for` hands the stage this tiny data set instead of the project's data/ (which, after a
     `make run`, holds the real MNIST)."""
-    monkeypatch.setattr("pipeline.preprocess.load_for", lambda cfg, root: data)
+    monkeypatch.setattr("pipeline.data.preprocess.load_for", lambda cfg, root: data)
     return data
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from training_fixtures import as_float, tiny_settings_with
 
-from pipeline.evaluate import mc_dropout_passes, predict_probs, reseed_dropout
-from pipeline.inference import BatchedForward, chain_layers
-from pipeline.model import build_model
+from pipeline.evaluation.evaluate import mc_dropout_passes, predict_probs, reseed_dropout
+from pipeline.evaluation.inference import BatchedForward, chain_layers
+from pipeline.model.mlp import build_model
 
 BATCH = 128  # 300 rows: two full batches and a short one
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.layers import ScratchDropout
+from pipeline.model.layers import ScratchDropout
 
 IMPLS = [ScratchDropout, keras.layers.Dropout]
 SIGMAS = 5  # tolerance in standard deviations: a false failure is a ~1e-6 event

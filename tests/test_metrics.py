@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import metrics
+from pipeline.evaluation import metrics
 
 # Four samples, two classes. Confidence (max prob) 0.9, 0.75, 0.65, 0.55; right, wrong, right, wrong.
 PROBS = np.array([[0.9, 0.1], [0.75, 0.25], [0.35, 0.65], [0.55, 0.45]])

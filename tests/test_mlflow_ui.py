@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import free_port, processes_naming
 
-from pipeline import server, tracking, ui
+from pipeline.tools import server, ui
+from pipeline.tracking import client as tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]

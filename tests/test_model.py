@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.config import CONF_DIR, ModelConfig
-from pipeline.layers import ScratchDropout
-from pipeline.model import build_model, has_dropout
+from pipeline.core.config import CONF_DIR, ModelConfig
+from pipeline.model.layers import ScratchDropout
+from pipeline.model.mlp import build_model, has_dropout
 
 FEATURES, CLASSES = 20, 3
 

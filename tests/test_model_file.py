@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.layers import ScratchDropout
-from pipeline.model_file import DATE_SAVED, ZIP_DATE, save_model
+from pipeline.model.layers import ScratchDropout
+from pipeline.model.saving import DATE_SAVED, ZIP_DATE, save_model
 
 
 def _model() -> keras.Model:

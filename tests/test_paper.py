@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.metrics import mc_error_curve
-from pipeline.paper import (
+from pipeline.evaluation.metrics import mc_error_curve
+from pipeline.reporting.paper import (
     PresetRun,
     comparison_table,
     error_vs_keep_probability,

@@ -17,12 +17,18 @@ import pytest
 import yaml
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline import tracking
-from pipeline.config import CONF_DIR
-from pipeline.paper import PRESETS, runs_frame, write_paper_report
-from pipeline.paper_report import dvc_batch, latest_batch, latest_preset_runs, newest_per_point, sweep_batch
-from pipeline.params import compose_config
-from pipeline.tracking import TrackedRun
+from pipeline.core.config import CONF_DIR
+from pipeline.core.params import compose_config
+from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
+from pipeline.reporting.paper_report import (
+    dvc_batch,
+    latest_batch,
+    latest_preset_runs,
+    newest_per_point,
+    sweep_batch,
+)
+from pipeline.tracking import client as tracking
+from pipeline.tracking.client import TrackedRun
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -107,7 +113,7 @@ def test_the_dvc_matrix_runs_what_each_preset_means():
 
 
 def test_every_preset_names_itself_in_tracking_preset():
-    """What pipeline.paper_report finds a DVC experiment's runs by (they have no sweep parent)."""
+    """What pipeline.reporting.paper_report finds a DVC experiment's runs by (they have no sweep parent)."""
     presets = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
     assert set(PRESETS) <= set(presets)
     assert {p: _composed(f"experiment={p}")["tracking"]["preset"] for p in presets} == {p: p for p in presets}

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
-from pipeline.batches import EpochBatches, epoch_order, in_order
-from pipeline.fit import build_and_fit, compile_model, configure_runtime
-from pipeline.model import build_model
-from pipeline.pixels import to_unit
-from pipeline.recipe import steps_per_epoch
+from pipeline.model.mlp import build_model
+from pipeline.model.pixels import to_unit
+from pipeline.training.batches import EpochBatches, epoch_order, in_order
+from pipeline.training.loop import build_and_fit, compile_model, configure_runtime
+from pipeline.training.recipe import steps_per_epoch
 
 EVERY_VALUE = np.arange(256, dtype=np.uint8).reshape(16, 16)
 
@@ -92,7 +92,7 @@ def test_keras_validation_on_arrays_equals_validation_on_the_dataset(steps_per_e
 
 def reference_training(data, overrides: tuple[str, ...]) -> tuple[list[np.ndarray], list[dict[str, float]]]:
     """Training as earlier versions did it, from float32 arrays: Keras' own batching of arrays in
-    each epoch's order (pipeline.batches.epoch_order), validation on the float32 arrays."""
+    each epoch's order (pipeline.training.batches.epoch_order), validation on the float32 arrays."""
     settings = tiny_settings_with(*overrides)
     cfg = settings.train
     model = _compiled_model(overrides, steps_per_epoch(len(data.x_train), cfg.batch_size))

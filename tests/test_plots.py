@@ -11,8 +11,8 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.image import imread
 
-from pipeline import metrics
-from pipeline.plots import (
+from pipeline.evaluation import metrics
+from pipeline.evaluation.plots import (
     RATE_LABEL,
     confusion_plot,
     gap_and_accuracy_vs_rate,
@@ -113,7 +113,7 @@ def test_saved_png_bytes_depend_on_the_figure_alone(tmp_path: Path):
 
 def test_plots_metrics_and_report_do_not_import_tensorflow():
     probe = (
-        "import sys\nimport pipeline.metrics, pipeline.plots, pipeline.report\n"
+        "import sys\nimport pipeline.evaluation.metrics, pipeline.evaluation.plots, pipeline.reporting.comparison\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

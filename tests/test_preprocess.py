@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from synthetic import FILES, SyntheticMnist, write_idx
 
-from pipeline.config import DataConfig
-from pipeline.preprocess import (
+from pipeline.core.config import DataConfig
+from pipeline.data.preprocess import (
     ARRAY_KEYS,
     DataError,
     ProcessedData,

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
-from pipeline.config import ConfigError, load_settings
-from pipeline.fit import build_and_fit, compile_model
-from pipeline.model import build_model
-from pipeline.params import compose_config
-from pipeline.recipe import build_optimizer, early_stopping, steps_per_epoch
+from pipeline.core.config import ConfigError, load_settings
+from pipeline.core.params import compose_config
+from pipeline.model.mlp import build_model
+from pipeline.training.loop import build_and_fit, compile_model
+from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_epoch
 
 SGD = ["train.optimizer=sgd", "train.learning_rate=0.1"]
 

@@ -12,13 +12,13 @@ import yaml
 from matplotlib.image import imread
 from mlflow import MlflowClient
 
-from pipeline import tracking
-from pipeline.collect import REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
-from pipeline.config import Settings, load_settings
-from pipeline.errors import UserError
-from pipeline.params import compose_config
-from pipeline.report import build_report, markdown_table, report_from_mlflow, write_report
-from pipeline.summary import mean_history, pooled_reliability, summarize
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import UserError
+from pipeline.core.params import compose_config
+from pipeline.reporting.collect import REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
+from pipeline.reporting.comparison import build_report, markdown_table, report_from_mlflow, write_report
+from pipeline.reporting.summary import mean_history, pooled_reliability, summarize
+from pipeline.tracking import client as tracking
 
 # Per (rate, seed): test accuracy and train accuracy (dropout off); the rest derives from these.
 RUNS = {(0.0, 1): (0.90, 1.00), (0.0, 2): (0.92, 0.99), (0.5, 1): (0.95, 0.97), (0.5, 2): (0.96, 0.97)}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from training_fixtures import tiny_settings_with
 
-from pipeline import checkpoint, resume
-from pipeline.fit import build_and_fit, compile_model
-from pipeline.model import build_model
+from pipeline.model.mlp import build_model
+from pipeline.training import checkpoint, resume
+from pipeline.training.loop import build_and_fit, compile_model
 
 
 def _target(folder: Path) -> checkpoint.Target:

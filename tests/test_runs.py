@@ -6,8 +6,7 @@ import socket
 import subprocess
 import time
 
-from pipeline.runs import process_start, why_stale
-from pipeline.tracking import (
+from pipeline.tracking.client import (
     TAG_ENDED_BECAUSE,
     TAG_HEARTBEAT,
     TAG_HOST,
@@ -15,6 +14,7 @@ from pipeline.tracking import (
     TAG_PROC_START,
     TrackedRun,
 )
+from pipeline.tracking.reconcile import process_start, why_stale
 
 HOST = socket.gethostname()
 
@@ -88,7 +88,7 @@ def test_reconcile_ends_a_dead_processs_run_failed_and_says_so(tmp_path):
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.runs", "reconcile"],
+        [sys.executable, "-m", "pipeline.tracking.reconcile", "reconcile"],
         cwd=root,
         env=env,
         capture_output=True,

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline import tracking
+from pipeline.tracking import client as tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
 
 CHILD = """
 import sys
-from pipeline import tracking
-from pipeline.config import TrackingConfig
+from pipeline.tracking import client as tracking
+from pipeline.core.config import TrackingConfig
 
 cfg = TrackingConfig(uri=sys.argv[1], experiment="race", log_model=False, stale_after_s=3600)
 print(tracking.Store.open(cfg).start_sweep("race", sys.argv[2], [], "hydra", {}))
@@ -51,7 +51,7 @@ def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():
 
     import pytest
 
-    from pipeline.store import StoreUnreachable, check_reachable
+    from pipeline.tracking.connect import StoreUnreachable, check_reachable
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline import tracking
+from pipeline.tracking import client as tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]

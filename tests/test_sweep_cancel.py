@@ -13,7 +13,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from process_runs import ROOT, SLOW_EPOCHS, env_for, make_project
 
-from pipeline import tracking
+from pipeline.tracking import client as tracking
 
 
 def _checkpointed_runs(root: Path) -> set[str]:

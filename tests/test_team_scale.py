@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import ROOT, TrackingServer, ray_cluster, tracking_server
 
-from pipeline import tracking
+from pipeline.tracking import client as tracking
 
 TINY = ["model.hidden_units=[16]", "eval.mc_samples=3", "tracking.log_model=false"]
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "gap")
@@ -229,7 +229,7 @@ def test_a_server_folder_postgres_cannot_reach_is_refused_with_its_name(tmp_path
         pytest.skip("only root hands PostgreSQL to the postgres user")  # CI and these machines: root
     folder = tmp_path / "server"  # pytest's tmp folders are 0700: the postgres user cannot enter
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.server", "start", "--port", "1", "--pg-port", "1"],
+        [sys.executable, "-m", "pipeline.tools.server", "start", "--port", "1", "--pg-port", "1"],
         cwd=ROOT, env={**os.environ, "DROPOUT_LAB_SERVER_DIR": str(folder)},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -10,12 +10,12 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import tracking
-from pipeline.config import ConfigError
-from pipeline.fit import build_and_fit
-from pipeline.launch import Launch, Source
-from pipeline.layout import run_dir_files
+from pipeline.core.config import ConfigError
+from pipeline.core.launch import Launch, Source
+from pipeline.core.layout import run_dir_files
+from pipeline.tracking import client as tracking
 from pipeline.train import check_matrix_rate, train_and_track
+from pipeline.training.loop import build_and_fit
 
 
 def test_same_config_and_seed_give_identical_histories(tiny_settings, tiny_data):

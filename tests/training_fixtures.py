@@ -9,9 +9,9 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.config import Settings, load_settings
-from pipeline.params import compose_config
-from pipeline.preprocess import ProcessedData, fingerprint
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.params import compose_config
+from pipeline.data.preprocess import ProcessedData, fingerprint
 
 TINY_OVERRIDES = [
     "model.hidden_units=[16]",

@@ -1,0 +1,217 @@
+"""Load, validate and locate the project config.
+
+Every stage composes `conf/` with Hydra, then `load_settings` turns the result into typed, validated
+`Settings` before any work starts, so a bad value fails at once with its key, value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from pipeline.core.errors import UserError
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+# Where data, models, metrics and mlflow.db go; DROPOUT_LAB_ROOT moves them (tests use a tmp dir).
+PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", _CHECKOUT))
+# The config always comes with the code (Hydra apps find it relative to their module too).
+CONF_DIR = _CHECKOUT / "conf"
+MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
+
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataFile(_Strict):
+    file: str
+    md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+class DataFiles(_Strict):
+    train_images: DataFile
+    train_labels: DataFile
+    test_images: DataFile
+    test_labels: DataFile
+
+
+class DataConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    mirrors: list[str]
+    files: DataFiles
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    train_size: Annotated[int, Field(gt=0)] | None
+    seed: Annotated[int, Field(ge=0)]
+    # The final fit once a recipe was chosen on validation: train on train + validation images.
+    train_on_val: bool
+
+
+class DropoutConfig(_Strict):
+    rate: Rate
+    impl: Literal["keras", "scratch"]
+    input_rate: Rate
+
+
+class ModelConfig(_Strict):
+    name: Literal["mlp"]
+    hidden_units: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
+    activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu", "selu"]
+    dropout: DropoutConfig
+    max_norm: Annotated[float, Field(gt=0.0)] | None
+
+
+class TrainConfig(_Strict):
+    epochs: Annotated[int, Field(gt=0)]
+    batch_size: Annotated[int, Field(gt=0)]
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw", "nadam"]
+    learning_rate: Annotated[float, Field(gt=0.0)]
+    seed: Annotated[int, Field(ge=0)]
+    # SGD only (Keras' SGD is the optimizer with these knobs); 0 / false = plain SGD.
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)]
+    nesterov: bool
+    lr_schedule: Literal["none", "exponential", "step"]
+    lr_decay: Annotated[float, Field(gt=0.0, le=1.0)]
+    lr_decay_epochs: Annotated[int, Field(gt=0)]
+    early_stopping_patience: Annotated[int, Field(gt=0)] | None
+    steps_per_execution: Annotated[int, Field(gt=0)]
+    threads: Annotated[int, Field(ge=0)]
+    progress: bool
+    # An MLflow run id (32 hex digits) or `last`; None starts a new run.
+    resume: Annotated[str, Field(pattern=r"^(last|[0-9a-f]{32})$")] | None
+
+    @field_validator("momentum", "nesterov")
+    @classmethod
+    def _sgd_only(cls, value: float | bool, info: ValidationInfo) -> float | bool:
+        optimizer = info.data.get("optimizer")
+        if value and optimizer != "sgd":
+            raise ValueError(f"applies to train.optimizer=sgd only, not {optimizer!r}; set it to 0/false")
+        if info.field_name == "nesterov" and value and not info.data.get("momentum"):
+            raise ValueError("Nesterov momentum needs train.momentum > 0")
+        return value
+
+    @field_validator("resume")
+    @classmethod
+    def _not_with_early_stopping(cls, resume: str | None, info: ValidationInfo) -> str | None:
+        if resume and info.data.get("early_stopping_patience") is not None:
+            raise ValueError(
+                "cannot resume a run that stops early: the early-stopping state (best epoch, patience "
+                "left) is not in the checkpoint, so the result would differ from an uninterrupted run"
+            )
+        return resume
+
+    @field_validator("lr_decay")
+    @classmethod
+    def _decay_needs_a_schedule(cls, decay: float, info: ValidationInfo) -> float:
+        if decay != 1.0 and info.data.get("lr_schedule") == "none":
+            raise ValueError("has no effect with train.lr_schedule=none: choose exponential or step")
+        return decay
+
+
+class TrackingConfig(_Strict):
+    uri: str | None
+    experiment: Annotated[str, Field(min_length=1)]
+    log_model: bool
+    stale_after_s: Annotated[float, Field(gt=0)]
+    # The conf/experiment/ preset that set it (its file name), None outside presets.
+    preset: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] | None = None
+
+
+class EvalConfig(_Strict):
+    mc_samples: Annotated[int, Field(ge=0)]
+    mc_curve: list[Annotated[int, Field(gt=0)]]
+    ece_bins: Annotated[int, Field(gt=0)]
+
+    @field_validator("mc_curve")
+    @classmethod
+    def _within_the_passes(cls, ks: list[int], info: ValidationInfo) -> list[int]:
+        samples = info.data.get("mc_samples", 0)
+        if ks != sorted(set(ks)):
+            raise ValueError(f"numbers of passes must be increasing and distinct, got {ks}")
+        if ks and ks[-1] > samples:
+            raise ValueError(f"{ks[-1]} passes asked for, but eval.mc_samples = {samples}")
+        return ks
+
+
+class ReportConfig(_Strict):
+    source: Literal["auto", "dvc", "mlflow"]
+    parent_run_id: Annotated[str, Field(min_length=1)] | None
+    experiment: Annotated[str, Field(min_length=1)] | None
+    out_dir: Annotated[str, Field(min_length=1)] | None
+
+
+class SweepConfig(_Strict):
+    rates: Annotated[list[Rate], Field(min_length=1)]
+
+    @field_validator("rates")
+    @classmethod
+    def _unique(cls, rates: list[float]) -> list[float]:
+        if len(set(rates)) != len(rates):
+            raise ValueError(f"rates must be distinct, got {rates}")
+        return rates
+
+
+class Settings(_Strict):
+    """The whole validated config; plain functions take this (or one of its parts)."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    tracking: TrackingConfig
+    eval: EvalConfig
+    sweep: SweepConfig
+    report: ReportConfig
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"  {key}: missing (required)"
+    if error["type"] == "extra_forbidden":
+        return f"  {key}: unknown key (not part of the config)"
+    return f"  {key} = {error.get('input')!r}: {error['msg']}"
+
+
+def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
+    """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
+    if isinstance(cfg, DictConfig):
+        # Hydra's own node is not ours to validate, and may not resolve outside a job.
+        cfg = {key: OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
+        plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    else:
+        plain = {key: value for key, value in cfg.items() if key != "hydra"}
+    assert isinstance(plain, dict)
+    try:
+        return Settings.model_validate(plain)
+    except ValidationError as exc:
+        lines = "\n".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"invalid config:\n{lines}") from None
+
+
+class ConfigError(UserError):
+    """A config value is out of range, of the wrong type, unknown or missing."""
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Dotted keys (`model.dropout.rate`) to values: the shape MLflow params and tables want."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            out[prefix] = node
+
+    walk("", settings.model_dump())
+    return out
+
+
+def project_path(*parts: str) -> Path:
+    """A path under the project root, whatever the working directory (Hydra may change it)."""
+    return PROJECT_ROOT.joinpath(*parts)

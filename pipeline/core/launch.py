@@ -1,0 +1,168 @@
+"""How this process was launched, decided once: a DVC stage, a Hydra run, a Hydra multirun job, or
+an MLflow Projects entry point.
+
+Everything that behaves differently per launcher (which files a run writes, whose child a training
+run is, which MLflow experiment it goes to, whether evaluation happens inline) reads the `Launch`
+that `detect` returns instead of working it out again. No MLflow or TensorFlow import here.
+
+    launcher                      config        MLflow run of a training
+    dvc repro / dvc exp run       params.yaml   child of the DVC invocation's parent run
+    mlflow run -e main            params.yaml   child of the entry point's run
+    python -m pipeline.train      conf/         a run of its own
+    mlflow run -e train           conf/         the entry point's run itself
+    ... -m (Hydra multirun)       conf/         child of the sweep's parent (made at multirun start)
+    mlflow run -e sweep           conf/         child of the entry point's run (the sweep's parent)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from pipeline.core.errors import UserError
+
+# Handed from a multirun's start (the Hydra callback) to its jobs, also in other processes.
+PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
+SWEEP_ID_ENV = "DROPOUT_LAB_SWEEP_ID"
+# Set by `mlflow run` for the command of an entry point (mlflow.projects.utils.get_run_env_vars).
+PROJECT_RUN_ENV = "MLFLOW_RUN_ID"
+PROJECT_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"
+# Set by DVC in `dvc exp run` (and its queue workers) for every stage command.
+DVC_EXP_ENV = "DVC_EXP_NAME"
+# ... and the commit the experiment starts from (every experiment of one queued grid shares it).
+DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
+# DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
+DVC_CONFIG_NAME = "params"
+RATE_KEY = "model.dropout.rate"
+
+
+class Source(StrEnum):
+    """The launcher, as recorded in every run's `dropout_lab.source` tag."""
+
+    DVC = "dvc"
+    HYDRA = "hydra"
+    MULTIRUN = "hydra-multirun"
+    PROJECT = "mlflow-project"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The decision: where a run's files go and how its MLflow run relates to others."""
+
+    source: Source
+    # The run a training is a child of: a sweep's parent, or the MLflow Projects entry point's run.
+    parent_run_id: str | None = None
+    # An existing run a single training logs into (`mlflow run -e train` made it).
+    own_run_id: str | None = None
+    # The experiment MLflow Projects put the entry point's run in: every run of it goes there too.
+    experiment_id: str | None = None
+    sweep_id: str = ""
+    # DVC: the rate as DVC wrote it into the command (`${item.rate}`: `0`, `0.0` and `0.50` differ),
+    # which names the matrix's output paths; and the name of the DVC experiment, if any.
+    dvc_rate: str | None = None
+    dvc_experiment: str | None = None
+    # DVC: the experiment's baseline commit (None under `dvc repro`, which runs on HEAD).
+    dvc_baseline: str | None = None
+    # DVC: which `dvc` process runs this stage (see `dvc_invocation`), to group its trainings.
+    dvc_invocation: str | None = None
+    # Hydra's folder for this job (not used under DVC, whose paths dvc.yaml fixes).
+    output_dir: Path | None = None
+
+    @property
+    def under_dvc(self) -> bool:
+        return self.source is Source.DVC
+
+    @property
+    def evaluates_inline(self) -> bool:
+        """DVC evaluates in its own stage; every other training is complete when it ends."""
+        return not self.under_dvc
+
+    def require_dvc_rate(self) -> str:
+        if self.dvc_rate is None:
+            raise UserError(f"run from params.yaml (DVC) without a {RATE_KEY}=<rate> override")
+        return self.dvc_rate
+
+
+def detect() -> Launch:
+    """Decide from Hydra's config of this job and the environment; call inside a Hydra app."""
+    hydra_cfg = HydraConfig.get()
+    env = os.environ
+    project_run = env.get(PROJECT_RUN_ENV) or None
+    project_experiment = (env.get(PROJECT_EXPERIMENT_ENV) or None) if project_run else None
+    parent = env.get(PARENT_RUN_ENV) or None
+    sweep_id = env.get(SWEEP_ID_ENV, "")
+    if hydra_cfg.job.config_name == DVC_CONFIG_NAME:
+        return Launch(
+            Source.DVC,
+            parent_run_id=parent or project_run,
+            experiment_id=project_experiment,
+            sweep_id=sweep_id,
+            dvc_rate=_override(list(hydra_cfg.overrides.task), RATE_KEY),
+            dvc_experiment=env.get(DVC_EXP_ENV) or None,
+            dvc_baseline=env.get(DVC_BASELINE_ENV) or None,
+            dvc_invocation=dvc_invocation(),
+        )
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return Launch(
+            Source.MULTIRUN, parent_run_id=parent, experiment_id=project_experiment, sweep_id=sweep_id,
+            output_dir=output_dir,
+        )  # fmt: skip
+    if project_run:
+        return Launch(Source.PROJECT, own_run_id=project_run, experiment_id=project_experiment,
+                      output_dir=output_dir)  # fmt: skip
+    return Launch(Source.HYDRA, output_dir=output_dir)
+
+
+def project_run() -> tuple[str, str | None] | None:
+    """The run (and experiment) `mlflow run` made for this entry point, when there is one."""
+    run_id = os.environ.get(PROJECT_RUN_ENV)
+    return (run_id, os.environ.get(PROJECT_EXPERIMENT_ENV) or None) if run_id else None
+
+
+def hand_to_jobs(parent_run_id: str, sweep_id: str) -> None:
+    """Tell a multirun's jobs (this process's children inherit the environment) their parent."""
+    os.environ[PARENT_RUN_ENV] = parent_run_id
+    os.environ[SWEEP_ID_ENV] = sweep_id
+
+
+def dvc_invocation() -> str:
+    """The identity of the `dvc` process that runs this stage: host, pid and start time.
+
+    One `dvc repro` or `dvc exp run` runs its stages one after another in child processes; they share
+    this key, so its trainings can be grouped under one MLflow parent run. Start time tells a reused
+    pid apart. Without a `dvc` ancestor (a stage command run by hand) the key is this process's own.
+    """
+    import psutil
+
+    process = psutil.Process()
+    for ancestor in process.parents():
+        if _is_dvc(ancestor):
+            process = ancestor
+            break
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
+
+
+def _is_dvc(process: object) -> bool:
+    import psutil
+
+    try:
+        cmdline = process.cmdline()  # type: ignore[attr-defined]
+    except psutil.Error:
+        return False
+    words = [Path(word).name for word in cmdline[:3]]
+    return "dvc" in words
+
+
+def _override(overrides: list[str], key: str) -> str | None:
+    for override in overrides:
+        name, _, value = override.partition("=")
+        if name == key:
+            return value
+    return None

@@ -1,0 +1,141 @@
+"""Collect training runs for the report, from DVC's outputs or from MLflow, as `RunResult`s.
+
+No TensorFlow import; MLflow only through `pipeline.tracking.client`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.core.errors import UserError
+from pipeline.tracking import client as tracking
+
+# Every complete run has these; a run without one of them is listed as incomplete.
+REQUIRED = (
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "overfit_gap",
+    "best_epoch",
+    "val_loss_rise",
+    "test_ece",
+    "test_nll",
+)
+# Only models with dropout have Monte-Carlo numbers (and only when eval.mc_samples > 0).
+OPTIONAL = ("mc_accuracy", "mc_ece")
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+RELIABILITY_ARTIFACT = "eval/reliability.csv"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One training run as the report sees it, whatever the source."""
+
+    name: str  # MLflow run id, or the DVC matrix label (rate_0.2)
+    rate: float | None
+    seed: int | None
+    train_size: int | None
+    status: str  # MLflow's FINISHED / FAILED / KILLED / RUNNING, or MISSING (no DVC outputs)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    history: pd.DataFrame | None = None
+    reliability: pd.DataFrame | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        return [key for key in REQUIRED if key not in self.metrics]
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "FINISHED" and self.rate is not None and not self.missing
+
+
+def _read_json(path: Path) -> dict[str, float]:
+    """Top-level numbers of a metrics JSON (nested per-class values are not table material)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.exists() else None
+
+
+def collect_dvc(
+    root: Path,
+    rates: Sequence[float] | None = None,
+    seed: int | None = None,
+    train_size: int | None = None,
+) -> list[RunResult]:
+    """The DVC matrix outputs under `root` (metrics/train, metrics/eval, plots/history, plots/png).
+
+    With `rates` (params.yaml's `sweep.rates`), outputs of rates no longer swept are left out and a
+    swept rate without outputs is reported as MISSING. Seed and train size are the pipeline's own.
+    """
+    labels = {p.stem for sub in ("train", "eval") for p in (root / "metrics" / sub).glob("rate_*.json")}
+    by_rate = {float(label.removeprefix("rate_")): label for label in sorted(labels)}
+    wanted = list(by_rate) if rates is None else list(rates)
+    results = []
+    for rate in wanted:
+        label = by_rate.get(rate)
+        if label is None:
+            results.append(RunResult(f"rate_{rate}", rate, seed, train_size, "MISSING"))
+            continue
+        values = _read_json(root / "metrics" / "train" / f"{label}.json")
+        values |= _read_json(root / "metrics" / "eval" / f"{label}.json")
+        history = _read_csv(root / "plots" / "history" / f"{label}.csv")
+        reliability = _read_csv(root / "plots" / "png" / label / "reliability.csv")
+        results.append(RunResult(label, rate, seed, train_size, "FINISHED", values, history, reliability))
+    return results
+
+
+def latest_sweep(store: tracking.Store, experiment: str) -> str:
+    """The id of the most recently started sweep parent run in `experiment`."""
+    found = store.latest_sweep(experiment)
+    if found is None:
+        raise UserError(
+            f"no sweep in MLflow experiment {experiment!r}: run one with "
+            "`python -m pipeline.train -m model.dropout.rate=0,0.2,0.5 train.seed=1,2,3`, "
+            f"or compare all its runs with `python -m pipeline.report report.experiment={experiment}`"
+        )
+    return found
+
+
+def collect_mlflow(
+    store: tracking.Store, parent_run_id: str | None = None, experiment: str | None = None
+) -> list[RunResult]:
+    """The children of a sweep's parent run, or every training run of an experiment."""
+    if parent_run_id is not None:
+        store.run(parent_run_id)  # a UserError naming the store when there is no such run
+        runs = store.child_runs(parent_run_id)
+    elif experiment is not None:
+        runs = store.training_runs(experiment)
+    else:
+        raise ValueError("give a parent run id or an experiment name")
+    return [_from_mlflow(store, run) for run in runs]
+
+
+def _param(params: Mapping[str, str], key: str, kind: type) -> Any:
+    """A logged param as `kind`; None when absent or logged as None (e.g. data.train_size)."""
+    text = params.get(key)
+    return None if text in (None, "None", "null") else kind(float(text) if kind is int else text)
+
+
+def _from_mlflow(store: tracking.Store, run: tracking.TrackedRun) -> RunResult:
+    params = run.params
+    return RunResult(
+        name=run.run_id,
+        rate=_param(params, "model.dropout.rate", float),
+        seed=_param(params, "train.seed", int),
+        train_size=_param(params, "data.train_size", int),
+        status=run.status,
+        metrics=dict(run.metrics),
+        history=store.history(run.run_id, HISTORY_KEYS),
+        reliability=store.csv_artifact(run.run_id, RELIABILITY_ARTIFACT),
+    )

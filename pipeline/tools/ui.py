@@ -1,0 +1,95 @@
+"""`make ui`: the MLflow UI, opened on the experiment's training runs, started lean.
+
+    python -m pipeline.tools.ui [--port 5000]
+
+With the embedded store (the default), it starts `mlflow ui` on 127.0.0.1 with one worker and MLflow's
+job-execution workers off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: eight ~250 MB processes
+otherwise, for GenAI features this project does not use). With a tracking server
+(MLFLOW_TRACKING_URI=http://...), it starts nothing: the server already serves the UI.
+Either way it prints the URL of the experiment's runs page, and marks the experiment as a
+model-training one (MLflow's `mlflow.experimentKind` tag), so the UI opens it on its training runs
+rather than on its GenAI overview.
+
+MLflow itself is asked through `pipeline.tracking.client`, the one module that imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from pipeline.core.errors import UserError
+from pipeline.tools.server import healthy, stop_group
+from pipeline.tracking import client as tracking
+
+DEFAULT_EXPERIMENT = "dropout-lab"
+READY_TIMEOUT_S = 120.0
+
+
+def lean_server_env() -> dict[str, str]:
+    """The environment of a UI server without MLflow's job-execution workers."""
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def runs_page(tracking_uri: str, base_url: str, experiment: str) -> str:
+    """The URL of `experiment`'s runs page, after making sure it is tagged a model-training one."""
+    exp_id = tracking.Store(tracking_uri).model_training_experiment(experiment)
+    # workflowType: the UI's side bar for model training (runs, models), not GenAI's (traces, judges).
+    return f"{base_url}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+
+
+def start_ui(backend_store_uri: str, port: int) -> subprocess.Popen[bytes]:
+    """`mlflow ui` on 127.0.0.1:`port`, one worker, no job workers; returns once it answers."""
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", backend_store_uri,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=lean_server_env(), start_new_session=True)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not healthy(base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_group(process.pid)
+            raise UserError(f"mlflow ui did not come up on {base_url}")
+        time.sleep(0.5)
+    return process
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a supervisor) stops the UI server as Ctrl-C does
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    args = parser.parse_args(argv)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.default_tracking_uri()
+    try:
+        if uri.startswith(("http://", "https://")):
+            print(f"MLflow UI (tracking server): {runs_page(uri, uri.rstrip('/'), args.experiment)}")
+            return 0
+        process = start_ui(uri, args.port)
+        try:
+            page = runs_page(uri, f"http://127.0.0.1:{args.port}", args.experiment)
+            print(f"MLflow UI: {page}  (Ctrl-C stops)")
+            return process.wait()
+        finally:
+            stop_group(process.pid)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

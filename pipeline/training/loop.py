@@ -1,0 +1,203 @@
+"""The training loop: seeded runtime, compiled model, `fit` with per-epoch hooks (no tracking, no files).
+
+What tests and benchmarks call directly; `pipeline.train` wraps it in an MLflow run and writes files.
+TensorFlow is imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core import interrupts
+from pipeline.core.config import Settings, TrainConfig
+from pipeline.data.aligned import ALIGNMENT
+from pipeline.training import checkpoint
+from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_epoch
+
+if TYPE_CHECKING:
+    import keras
+
+    from pipeline.data.preprocess import ProcessedData
+    from pipeline.training.checkpoint import Checkpoint
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap"]
+# Called after each epoch with the epoch's history row (1-based `epoch`) and its duration in seconds.
+EpochHook = Callable[[dict[str, float], float], None]
+
+
+@dataclass
+class TrainResult:
+    """A fitted model, its per-epoch history (1-based epochs) and the median epoch time."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    seconds_per_epoch: float
+
+
+def configure_runtime(cfg: TrainConfig) -> None:
+    """Seed every generator and make ops deterministic, so the same config gives the same numbers.
+
+    Thread counts can only be set before TensorFlow runs its first op; later calls (a second
+    training in the same process) keep the threads already chosen.
+    """
+    import keras
+    import tensorflow as tf
+
+    if cfg.threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+        except RuntimeError:
+            log.debug("TensorFlow already initialised; keeping its thread settings")
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, epoch_steps: int = 1) -> None:
+    """Integer labels with sparse cross-entropy: the same loss as one-hot, without the copy.
+
+    `epoch_steps` (optimizer steps per epoch) turns a per-epoch learning-rate decay into steps.
+    """
+    model.compile(
+        optimizer=build_optimizer(cfg, epoch_steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=cfg.steps_per_execution,
+    )
+
+
+def _epoch_recorder(on_epoch: Sequence[EpochHook]) -> Any:
+    """A Keras callback that times epochs, keeps the history rows and tells `on_epoch` hooks."""
+    import keras
+
+    class EpochRecorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, float]] = []
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+            logs = logs or {}
+            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]}}
+            row["gap"] = row["accuracy"] - row["val_accuracy"]
+            self.rows.append(row)
+            with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
+                for hook in on_epoch:
+                    hook(row, self.seconds[-1])
+
+    return EpochRecorder()
+
+
+def log_epoch_line(row: dict[str, float], seconds: float) -> None:
+    """One concise line per epoch, for logs where a progress bar would be noise."""
+    log.info(
+        "epoch %d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  gap %+.4f  (%.1fs)",
+        row["epoch"], row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
+        row["gap"], seconds,
+    )  # fmt: skip
+
+
+def fit(
+    model: keras.Model,
+    data: ProcessedData,
+    cfg: TrainConfig,
+    on_epoch: Sequence[EpochHook] = (),
+    done: Sequence[dict[str, float]] = (),
+) -> TrainResult:
+    """Fit on the training split, validating on the held-out split after every epoch
+    (and stopping early on it when `train.early_stopping_patience` says so).
+
+    `done` are the history rows of epochs a restored model already trained (a resume): fitting
+    continues with the next epoch. Epoch e's batch order is a function of (seed, e) (see
+    `pipeline.training.batches`), so a resumed fit sees exactly the batches an uninterrupted one would.
+    """
+    from pipeline.training.batches import EpochBatches, in_order
+
+    hooks = list(on_epoch)
+    show_bar = cfg.progress and sys.stdout.isatty()
+    if cfg.progress and not show_bar:
+        hooks.append(log_epoch_line)
+    recorder = _epoch_recorder(hooks)
+    if len(done) < cfg.epochs:
+        # Tensors on the arrays' own memory where they allow it: converting them would copy them.
+        # Both pipelines scale the uint8 pixels batch by batch (pipeline.model.pixels).
+        x_train, y_train = shared_tensor(data.x_train), shared_tensor(data.y_train)
+        batches = EpochBatches(x_train, y_train, cfg.batch_size, cfg.seed)
+        model.fit(
+            batches.dataset,
+            epochs=cfg.epochs,
+            initial_epoch=len(done),
+            validation_data=in_order(shared_tensor(data.x_val), shared_tensor(data.y_val), cfg.batch_size),
+            shuffle=False,  # the order is the pipeline's own
+            callbacks=[batches.keras_callback(), recorder, *early_stopping(cfg)],
+            verbose=1 if show_bar else 0,
+        )
+    history = pd.DataFrame([*done, *recorder.rows], columns=HISTORY_COLUMNS)
+    seconds = float(pd.Series(recorder.seconds).median()) if recorder.seconds else float("nan")
+    return TrainResult(model, history, seconds)
+
+
+def shared_tensor(array: Any) -> Any:
+    """A tensor on `array`'s own memory when it is 64-byte aligned, C-contiguous, writeable and in
+    native byte order (what DLPack takes); otherwise `array` itself, which TensorFlow copies.
+
+    Converting NumPy inputs to tensors costs about twice their size; a tensor is used as it is:
+    the same batches in the same order, so the same numbers.
+    """
+    if not isinstance(array, np.ndarray) or not array.dtype.isnative or array.size == 0:
+        return array
+    if not array.flags.c_contiguous or not array.flags.writeable or array.ctypes.data % ALIGNMENT:
+        return array
+    import tensorflow as tf
+
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
+def build_and_fit(
+    settings: Settings,
+    data: ProcessedData,
+    on_epoch: Sequence[EpochHook] = (),
+    start: Checkpoint | None = None,
+    save_to: checkpoint.Target | None = None,
+) -> TrainResult:
+    """The whole training of one config, without tracking: what tests and benchmarks call.
+
+    `start` resumes from a checkpoint of this config; `save_to` checkpoints after every epoch,
+    before the `on_epoch` hooks run (so what they record is never ahead of the checkpoint).
+    """
+    from pipeline.model.mlp import build_model
+
+    configure_runtime(settings.train)
+    model = build_model(
+        settings.model,
+        input_dim=data.x_train.shape[1],
+        num_classes=int(data.y_train.max()) + 1,
+        seed=settings.train.seed,
+    )
+    compile_model(model, settings.train, steps_per_epoch(len(data.x_train), settings.train.batch_size))
+    done = start.history if start else []
+    if start:
+        checkpoint.restore(model, start)
+    hooks = [checkpoint.saver(model, save_to, done)] if save_to else []
+    return fit(model, data, settings.train, [*hooks, *on_epoch], done)
+
+
+def final_metrics(history: pd.DataFrame) -> dict[str, float]:
+    """The last epoch's numbers, as `dvc metrics show` tabulates them."""
+    last = history.iloc[-1]
+    metrics = {key: round(float(last[key]), 6) for key in HISTORY_COLUMNS[1:]}
+    return {**metrics, "epochs": len(history)}
