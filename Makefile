@@ -33,8 +33,9 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 test: $(VENV)/.installed-test  ## the test suite
 	$(PY) -m pytest
 
-lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml (commit both)
+lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml; export it for MLflow Projects
 	$(UV) lock
+	$(UV) export --frozen --no-emit-project --format requirements-txt --quiet -o requirements.lock.txt
 
 lint: install  ## ruff lint + format check
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,13 @@
 """dropout-lab: a reproducible DVC + Hydra + MLflow study of how dropout prevents overfitting."""
 
 import os
+import sys
 
+from pipeline.core import numerics
+
+# Before TensorFlow or NumPy load: they choose their CPU kernels once, when they start.
+if {"numpy", "tensorflow"} & set(sys.modules):
+    numerics.warn_loaded_first(sys.modules)
+numerics.apply()
 # TensorFlow's C++ info and warning lines drown the pipeline's own logs; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -15,6 +15,7 @@ import yaml
 from pipeline.core import interrupts
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import CONF_DIR, ConfigError, Settings, project_path
+from pipeline.core.environment import describe
 from pipeline.core.launch import Launch
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.core.quick_exit import exit_without_teardown
@@ -26,6 +27,8 @@ from pipeline.training import checkpoint, resume
 from pipeline.training.loop import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = CONF_DIR.parent / "uv.lock"  # the lock of the code that runs
 
 
 def write_outputs(result: TrainResult, files: RunFiles, settings: Settings, data: ProcessedData) -> None:
@@ -91,6 +94,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     auto_resume = launch.under_dvc and settings.train.early_stopping_patience is None
     start = resume.choose(settings.train.resume, key, auto_resume)
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
+    tags |= {tracking.TAG_ENV_PREFIX + key: value for key, value in describe(LOCK_FILE).items()}
     if start.checkpoint and start.run_id is None:
         tags[tracking.TAG_RESUMED_FROM] = start.checkpoint.run_id
     with tracking.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:

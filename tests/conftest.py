@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
 
+import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's and TensorFlow's start)
+
 
 @pytest.fixture
 def synthetic_mnist(tmp_path: Path) -> SyntheticMnist:

@@ -65,11 +65,13 @@ def project_imports(module: str) -> set[str]:
 
 
 def closure(module: str) -> set[str]:
-    """`module` and every project module it imports, directly or indirectly."""
+    """`module` and every project module it imports, directly or indirectly, with the packages
+    whose `__init__` runs on the way (and what those import)."""
     seen, todo = set(), [module]
     while todo:
         current = todo.pop()
         if current not in seen:
             seen.add(current)
             todo.extend(project_imports(current))
+            todo.extend(packages_of(current))
     return seen

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from import_graph import closure, module_file, packages_of
+from import_graph import closure, module_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "pipeline"
@@ -28,7 +28,6 @@ RECORDING = ("pipeline.tracking", "pipeline.tools", "pipeline.launchers")
 def output_deps(module: str) -> set[str]:
     """The files of `module`'s import closure that can change its outputs: all but recording code."""
     modules = {name for name in closure(module) if not name.startswith(RECORDING)}
-    modules |= {package for name in modules for package in packages_of(name)}
     return {str(module_file(name).relative_to(ROOT)) for name in modules}
 
 
@@ -36,7 +35,6 @@ def import_closure(module: str) -> set[str]:
     """Repo-relative files of every project module `python -m <module>` can import, with the
     `__init__` of every package on the way (each runs before its modules)."""
     modules = closure(module)
-    modules |= {package for name in modules for package in packages_of(name)}
     return {str(module_file(name).relative_to(ROOT)) for name in modules}
 
 

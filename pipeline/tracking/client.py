@@ -48,6 +48,8 @@ TAG_DVC_EXPERIMENT = "dropout_lab.dvc_experiment"
 # of one queued grid shares it), or the commit `dvc repro` ran on.
 TAG_DVC_BASELINE = "dropout_lab.dvc_baseline"
 # Where a run's process runs and when it last reported (pipeline.tracking.reconcile); why it was ended.
+# The environment a training ran in (pipeline.core.environment): lock, versions, CPU, pins.
+TAG_ENV_PREFIX = "dropout_lab.env."
 EVAL_ARTIFACT_DIR = "eval"  # where evaluation files go inside the training's run
 TAG_HOST = "dropout_lab.host"
 TAG_PID = "dropout_lab.pid"

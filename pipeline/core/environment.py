@@ -1,0 +1,74 @@
+"""What a run's numbers depend on beyond its config and seed: the locked packages, the Python and
+library versions, the CPU and its vector instructions, and the numeric pins in force.
+
+Recorded on every MLflow run (never in DVC outputs, which must be the same bytes on every machine),
+so a comparison can say when its runs come from different environments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pipeline.core.numerics import PINS, pins_in_force
+
+# The instruction sets that change which kernels oneDNN, OpenBLAS and NumPy pick.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "mlflow", "dvc")
+
+
+def lock_hash(lock_file: Path) -> str:
+    """First 16 hex digits of the lock's SHA-256, or "none" where the checkout has no lock."""
+    if not lock_file.is_file():
+        return "none"
+    return hashlib.sha256(lock_file.read_bytes()).hexdigest()[:16]
+
+
+def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
+    """The CPU's model name and which of ISA_FLAGS it has (Linux; elsewhere the platform's name)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    model, flags = platform.machine(), set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+            break
+    return model, [flag for flag in ISA_FLAGS if flag in flags]
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def describe(lock_file: Path) -> dict[str, str]:
+    """The environment as flat strings (MLflow tag values)."""
+    model, flags = cpu_model_and_flags()
+    pins = pins_in_force()
+    return {
+        "lock": lock_hash(lock_file),
+        "python": platform.python_version(),
+        **{f"version.{name}": value for name, value in package_versions().items()},
+        "cpu": model,
+        "isa": " ".join(flags) or "unknown",
+        "pins": " ".join(f"{key}={pins.get(key, '')}" for key in PINS),
+    }
+
+
+def differences(environments: list[dict[str, str]]) -> dict[str, list[str]]:
+    """The keys whose values differ between environments, with every value seen (sorted)."""
+    keys = sorted({key for env in environments for key in env})
+    seen = {key: sorted({env.get(key, "(none)") for env in environments}) for key in keys}
+    return {key: values for key, values in seen.items() if len(values) > 1}
