@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's and TensorFlow's start)
+
+# isort: split
 from pathlib import Path
 
 import pytest
 from synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
-
-import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's and TensorFlow's start)
 
 
 @pytest.fixture
