@@ -45,6 +45,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Phony: docs/ (and scripts/) are folders, which make would take as the targets, always up to date.
+.PHONY: docs readme
+docs: $(VENV)/.installed-test  ## the documentation site into site/ (mkdocs, strict: a broken link fails)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+readme:  ## regenerate the README's results table from the committed reports/comparison.json
+	$(PYTHON) scripts/readme_table.py --write
+
 params: $(VENV)/.installed-run  ## regenerate params.yaml from conf/
 	$(PY) -m pipeline.core.params
 

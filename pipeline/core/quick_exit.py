@@ -1,11 +1,12 @@
 """Leave a finished stage process at once, instead of waiting for TensorFlow's teardown.
 
 After `main` returns, Python tears the interpreter down: it clears every module and runs the
-destructors of TensorFlow's C++ runtime, about 2 s of a training process (measured: 2-5 s here,
-0.1 s with this exit). Nothing of that is output. `exit_without_teardown` first does what
-a normal exit does that can matter: it waits for non-daemon threads, runs the `atexit` handlers
-(MLflow, Hydra, logging), flushes logging and the standard streams, then ends the process with the
-status. Only call it once `main` has returned normally: errors keep Python's own exit path.
+destructors of TensorFlow's C++ runtime, seconds of a training process (a fraction of a second
+with this exit; `bench/timeline.py` measures it). Nothing of that is output.
+`exit_without_teardown` first does what a normal exit does that can matter: it waits for
+non-daemon threads, runs the `atexit` handlers (MLflow, Hydra, logging), flushes logging and the
+standard streams, then ends the process with the status. Only call it once `main` has returned
+normally: errors keep Python's own exit path.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Arrays whose memory TensorFlow can share: 64-byte aligned, read straight from an `.npz`.
 
 Given NumPy arrays, Keras' `fit` converts them to tensors, and the conversion keeps about twice
-the array's size (measured: +300 MB for the 150 MB training images). A tensor made with DLPack from
+the array's size (`bench/timeline.py` shows it in the process's RSS). A tensor made with DLPack from
 a 64-byte aligned, C-contiguous array shares the array's memory instead (`pipeline.training.loop`). NumPy
 aligns its buffers to 16 bytes only, so `read_npy_aligned` reads an `.npy` member of an `.npz`
 straight into an aligned buffer (no second copy on the way either). No TensorFlow here.

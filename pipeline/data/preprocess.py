@@ -243,7 +243,7 @@ def load_processed(path: Path | str) -> ProcessedData:
 
 
 def _check_pixel_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Images must be uint8 rows (files of earlier versions held float32 in [0, 1])."""
+    """Images must be uint8 rows; a float32 file (pixels in [0, 1]) must be remade."""
     for key in IMAGE_KEYS:
         x = arrays[key]
         if x.dtype != np.uint8 or x.ndim != 2:
