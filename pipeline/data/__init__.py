@@ -1,0 +1,1 @@
+"""Data: mirrors -> checksum-verified IDX files -> arrays, split and fingerprint (no TensorFlow)."""

@@ -1,0 +1,1 @@
+"""Evaluation: model + test arrays -> metrics, Monte-Carlo dropout, plots and files (no tracking)."""

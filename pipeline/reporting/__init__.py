@@ -1,0 +1,1 @@
+"""Reporting: collected runs (DVC outputs, a sweep, a DVC batch) -> the comparison and the paper's figures."""

@@ -1,0 +1,1 @@
+"""Operator programs apart from the stages: the team tracking server and the MLflow UI."""

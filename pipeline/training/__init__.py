@@ -1,0 +1,1 @@
+"""Training: arrays + model -> fitted model and history; seeded, checkpointed, resumable (no tracking)."""
