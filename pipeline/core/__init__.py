@@ -1,1 +1,1 @@
-"""Plumbing every layer uses: the config schema, how a process was launched, errors, signals, atomic writes, numeric pins."""
+"""Plumbing for every layer: config schema, launch, errors, signals, atomic writes, numeric pins."""

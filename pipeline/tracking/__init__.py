@@ -1,1 +1,1 @@
-"""Tracking: the only layer that imports MLflow (runs, parents and children, queries, crash reconciliation)."""
+"""Tracking: the one layer that imports MLflow (runs, parents and children, queries, reconciliation)."""
