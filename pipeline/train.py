@@ -28,8 +28,6 @@ from pipeline.training.loop import HISTORY_COLUMNS, TrainResult, build_and_fit, 
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = CONF_DIR.parent / "uv.lock"  # the lock of the code that runs
-
 
 def write_outputs(result: TrainResult, files: RunFiles, settings: Settings, data: ProcessedData) -> None:
     """Model (byte-reproducible), run info, history and final metrics, each written atomically."""
@@ -94,7 +92,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     auto_resume = launch.under_dvc and settings.train.early_stopping_patience is None
     start = resume.choose(settings.train.resume, key, auto_resume)
     tags = {tracking.TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
-    tags |= {tracking.TAG_ENV_PREFIX + key: value for key, value in describe(LOCK_FILE).items()}
+    tags |= {tracking.TAG_ENV_PREFIX + key: value for key, value in describe().items()}
     if start.checkpoint and start.run_id is None:
         tags[tracking.TAG_RESUMED_FROM] = start.checkpoint.run_id
     with tracking.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:

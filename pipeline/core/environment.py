@@ -12,7 +12,10 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pipeline.core.config import CONF_DIR
 from pipeline.core.numerics import PINS, pins_in_force
+
+LOCK_FILE = CONF_DIR.parent / "uv.lock"  # the lock of the code that runs
 
 # The instruction sets that change which kernels oneDNN, OpenBLAS and NumPy pick.
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
@@ -53,7 +56,7 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def describe(lock_file: Path) -> dict[str, str]:
+def describe(lock_file: Path = LOCK_FILE) -> dict[str, str]:
     """The environment as flat strings (MLflow tag values)."""
     model, flags = cpu_model_and_flags()
     pins = pins_in_force()
@@ -72,3 +75,26 @@ def differences(environments: list[dict[str, str]]) -> dict[str, list[str]]:
     keys = sorted({key for env in environments for key in env})
     seen = {key: sorted({env.get(key, "(none)") for env in environments}) for key in keys}
     return {key: values for key, values in seen.items() if len(values) > 1}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.core.environment [--write FILE]`: this environment as JSON (what `make run`
+    records beside the results it made, and what CI prints when its results differ)."""
+    import argparse
+    import json
+
+    from pipeline.core.atomic import write_text_atomic
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.core.environment", description=main.__doc__)
+    parser.add_argument("--write", type=Path, help="write the JSON to this file instead of printing it")
+    args = parser.parse_args(argv)
+    text = json.dumps(describe(), indent=2, sort_keys=True) + "\n"
+    if args.write:
+        write_text_atomic(args.write, text)
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
