@@ -108,11 +108,12 @@ def _log_summary(values: dict[str, Any], files: RunFiles) -> None:
     )  # fmt: skip
 
 
-def stage_files(launch: Launch) -> tuple[RunFiles, str]:
+def stage_files(settings: Settings, launch: Launch) -> tuple[RunFiles, str]:
     """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
     if launch.under_dvc:
-        rate = launch.require_dvc_rate()
-        return dvc_files(rate), f"dvc repro train@{rate}"
+        launch.require_matrix_rate()
+        rate = settings.model.dropout.rate
+        return dvc_files(rate), f"dvc repro train@{float(rate)}"
     chosen = os.environ.get(RUN_DIR_ENV)
     run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
     return run_dir_files(run_dir.resolve()), "python -m pipeline.train"
@@ -120,7 +121,7 @@ def stage_files(launch: Launch) -> tuple[RunFiles, str]:
 
 @stage
 def main(settings: Settings, launch: Launch) -> None:
-    files, make_it = stage_files(launch)
+    files, make_it = stage_files(settings, launch)
     run_evaluation(settings, files, make_it)
 
 

@@ -184,17 +184,18 @@ def check_matrix_rate(params_file: Path) -> None:
         )
 
 
-def run_files(launch: Launch) -> RunFiles:
+def run_files(settings: Settings, launch: Launch) -> RunFiles:
     """DVC stages write the fixed paths of dvc.yaml; other runs their Hydra output folder."""
     if launch.under_dvc:
-        return dvc_files(launch.require_dvc_rate())
+        launch.require_matrix_rate()
+        return dvc_files(settings.model.dropout.rate)
     assert launch.output_dir is not None
     return run_dir_files(launch.output_dir)
 
 
 @stage
 def main(settings: Settings, launch: Launch) -> None:
-    files = run_files(launch)
+    files = run_files(settings, launch)
     if launch.under_dvc:
         check_matrix_rate(project_path("params.yaml"))
     data = load_for(settings.data, project_path())

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.config import matrix_label
 from pipeline.core.errors import UserError
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store, TrackedRun
@@ -98,7 +99,7 @@ def collect_dvc(
     for rate in wanted:
         label = by_rate.get(rate)
         if label is None:
-            results.append(RunResult(f"rate_{rate}", rate, seed, train_size, "MISSING"))
+            results.append(RunResult(matrix_label(rate), rate, seed, train_size, "MISSING"))
             continue
         values = _read_json(root / "metrics" / "train" / f"{label}.json")
         values |= _read_json(root / "metrics" / "eval" / f"{label}.json")
