@@ -39,7 +39,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
     "pipeline.evaluation.evaluate": ("evaluate_model", "write_evaluation", "log_evaluation"),
     "pipeline.train": ("write_outputs", "log_outputs"),
-    "pipeline.tracking.client": ("log_keras_model",),
+    "pipeline.tracking.record": ("log_keras_model",),
     "mlflow.tracking.fluent": ("end_run",),
     "pipeline.core.quick_exit": ("exit_without_teardown",),
 }

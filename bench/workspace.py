@@ -104,11 +104,11 @@ def create_store(workspace: Workspace) -> None:
     """Create the root's MLflow store and experiment before any timing: a new SQLite store migrates
     its schema on first use, a one-time cost that is not a run's."""
     code = (
-        "from pipeline import tracking\n"
+        "from pipeline.tracking.store import Store\n"
         "from workspace import settings_for\n"
         "import sys\n"
         "cfg = settings_for(sys.argv[1:]).tracking\n"
-        "tracking.Store.open(cfg).experiment_id(cfg.experiment)\n"
+        "Store.open(cfg).experiment_id(cfg.experiment)\n"
     )
     env = {**workspace.env(), "PYTHONPATH": f"{REPO}:{Path(__file__).parent}"}
     argv = [sys.executable, "-c", code, *workspace.overrides]

@@ -31,7 +31,9 @@ from pipeline.evaluation.evaluate import (
     read_run_info,
     write_evaluation,
 )
-from pipeline.tracking import client as tracking
+from pipeline.tracking.active_run import joined_run
+from pipeline.tracking.record import log_evaluation
+from pipeline.tracking.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def trained_in_run(files: RunFiles) -> tuple[str, str] | None:
             f"{files.mlflow_run} is damaged ({type(exc).__name__}: {exc}): delete it to evaluate without "
             "logging to MLflow, or train again"
         ) from None
-    return (run_id, uri) if tracking.Store(uri).has_run(run_id) else None
+    return (run_id, uri) if Store(uri).has_run(run_id) else None
 
 
 def latest_run_dir(base: Path) -> Path:
@@ -86,8 +88,8 @@ def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluat
     written = write_evaluation(evaluation, files)
     trained_in = trained_in_run(files)
     if trained_in is not None:
-        with tracking.joined_run(*trained_in):
-            tracking.log_evaluation(flat_metrics(evaluation.metrics), written)
+        with joined_run(*trained_in):
+            log_evaluation(flat_metrics(evaluation.metrics), written)
     else:
         log.warning(
             "the MLflow run that trained %s is not known here (%s): metrics written to %s only",
@@ -106,11 +108,12 @@ def _log_summary(values: dict[str, Any], files: RunFiles) -> None:
     )  # fmt: skip
 
 
-def stage_files(launch: Launch) -> tuple[RunFiles, str]:
+def stage_files(settings: Settings, launch: Launch) -> tuple[RunFiles, str]:
     """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
     if launch.under_dvc:
-        rate = launch.require_dvc_rate()
-        return dvc_files(rate), f"dvc repro train@{rate}"
+        launch.require_matrix_rate()
+        rate = settings.model.dropout.rate
+        return dvc_files(rate), f"dvc repro train@{float(rate)}"
     chosen = os.environ.get(RUN_DIR_ENV)
     run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
     return run_dir_files(run_dir.resolve()), "python -m pipeline.train"
@@ -118,7 +121,7 @@ def stage_files(launch: Launch) -> tuple[RunFiles, str]:
 
 @stage
 def main(settings: Settings, launch: Launch) -> None:
-    files, make_it = stage_files(launch)
+    files, make_it = stage_files(settings, launch)
     run_evaluation(settings, files, make_it)
 
 

@@ -21,8 +21,10 @@ from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.core.quick_exit import exit_without_teardown
 from pipeline.core.stage import stage
 from pipeline.data.preprocess import ProcessedData, load_for
-from pipeline.tracking import client as tracking
+from pipeline.tracking import active_run, record
 from pipeline.tracking import reconcile as runs
+from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_FINGERPRINT, TAG_RESUMED_FROM
+from pipeline.tracking.uri import resolve_tracking_uri
 from pipeline.training import checkpoint, resume
 from pipeline.training.loop import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
 
@@ -51,12 +53,12 @@ def log_outputs(result: TrainResult, settings: Settings, files: RunFiles) -> Non
     """Artifacts of the active run: resolved config, history, learning curves and the model."""
     import numpy as np
 
-    tracking.log_metrics({"seconds_per_epoch": result.seconds_per_epoch})
-    tracking.log_text(yaml.safe_dump(settings.model_dump(), sort_keys=False), "config.yaml")
-    tracking.log_files([files.history, files.model_dir / "learning_curves.png"])
+    record.log_metrics({"seconds_per_epoch": result.seconds_per_epoch})
+    record.log_text(yaml.safe_dump(settings.model_dump(), sort_keys=False), "config.yaml")
+    record.log_files([files.history, files.model_dir / "learning_curves.png"])
     if settings.tracking.log_model:
         example = np.zeros((2, result.model.inputs[0].shape[1]), dtype="float32")
-        tracking.log_keras_model(result.model, example, model_pip_requirements())
+        record.log_keras_model(result.model, example, model_pip_requirements())
 
 
 def model_pip_requirements() -> list[str]:
@@ -77,7 +79,7 @@ def warm_up_after_first_epoch(row: dict[str, float], seconds: float) -> None:
     """Start MLflow's warm-up once tracing is done: tracing needs the interpreter, steady-state
     training hardly does."""
     if row["epoch"] == 1:
-        tracking.warm_up_in_background()
+        record.warm_up_in_background()
 
 
 def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch) -> str:
@@ -91,11 +93,11 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
     # Early stopping's state is not checkpointed: such a DVC stage starts again rather than resume.
     auto_resume = launch.under_dvc and settings.train.early_stopping_patience is None
     start = resume.choose(settings.train.resume, key, auto_resume)
-    tags = {tracking.TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
-    tags |= {tracking.TAG_ENV_PREFIX + key: value for key, value in describe().items()}
+    tags = {TAG_FINGERPRINT: data.fingerprint, **runs.identity_tags()}
+    tags |= {TAG_ENV_PREFIX + key: value for key, value in describe().items()}
     if start.checkpoint and start.run_id is None:
-        tags[tracking.TAG_RESUMED_FROM] = start.checkpoint.run_id
-    with tracking.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:
+        tags[TAG_RESUMED_FROM] = start.checkpoint.run_id
+    with active_run.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:
         target = checkpoint.Target(checkpoint.run_folder(run_id), run_id, key, launch.source.value)
         done = start.checkpoint.history if start.checkpoint else []
         if done:
@@ -103,9 +105,9 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
         if start.run_id is None:  # a resumed run has its dataset already
             sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
             source = project_path("data", "processed", f"{data.name}.npz")
-            tracking.log_dataset(data.name, data.fingerprint, sizes, source)
+            record.log_dataset(data.name, data.fingerprint, sizes, source)
         log_epochs_not_logged(done)
-        hooks = [tracking.log_epoch, tracking.heartbeat, warm_up_after_first_epoch]
+        hooks = [record.log_epoch, record.heartbeat, warm_up_after_first_epoch]
         try:
             result = build_and_fit(settings, data, hooks, start=start.checkpoint, save_to=target)
         except KeyboardInterrupt as exc:
@@ -116,8 +118,8 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
         # apart from the model folder (a DVC output): a random run id there would change its hash
         hand_over = {
             "run_id": run_id,
-            "experiment_id": tracking.active_experiment_id(),
-            "tracking_uri": tracking.resolve_tracking_uri(settings.tracking),
+            "experiment_id": active_run.active_experiment_id(),
+            "tracking_uri": resolve_tracking_uri(settings.tracking),
         }
         write_json_atomic(files.mlflow_run, hand_over)
         log_outputs(result, settings, files)
@@ -126,7 +128,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
 
             seed = settings.train.seed
             evaluation = evaluate_model(result.model, data, result.history, settings.eval, seed)
-            tracking.log_evaluation(flat_metrics(evaluation.metrics), write_evaluation(evaluation, files))
+            record.log_evaluation(flat_metrics(evaluation.metrics), write_evaluation(evaluation, files))
     checkpoint.remove(target.folder)  # the run is complete: its files and MLflow hold everything
     if start.checkpoint:
         checkpoint.remove(start.checkpoint.folder.parent)
@@ -141,10 +143,10 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
 def log_epochs_not_logged(done: list[dict[str, float]]) -> None:
     """Log the checkpoint's epochs the run has not logged: a new run resuming another's checkpoint
     (DVC), or a crash between an epoch's checkpoint and its metrics. Never an epoch twice."""
-    last = tracking.last_logged_epoch()
+    last = active_run.last_logged_epoch()
     for row in done:
         if row["epoch"] > last:
-            tracking.log_epoch({k: row[k] for k in HISTORY_COLUMNS if k in row}, row.get("seconds", 0.0))
+            record.log_epoch({k: row[k] for k in HISTORY_COLUMNS if k in row}, row.get("seconds", 0.0))
 
 
 def killed_line(run_id: str, exc: KeyboardInterrupt, epochs_done: int, launch: Launch) -> str:
@@ -184,17 +186,18 @@ def check_matrix_rate(params_file: Path) -> None:
         )
 
 
-def run_files(launch: Launch) -> RunFiles:
+def run_files(settings: Settings, launch: Launch) -> RunFiles:
     """DVC stages write the fixed paths of dvc.yaml; other runs their Hydra output folder."""
     if launch.under_dvc:
-        return dvc_files(launch.require_dvc_rate())
+        launch.require_matrix_rate()
+        return dvc_files(settings.model.dropout.rate)
     assert launch.output_dir is not None
     return run_dir_files(launch.output_dir)
 
 
 @stage
 def main(settings: Settings, launch: Launch) -> None:
-    files = run_files(launch)
+    files = run_files(settings, launch)
     if launch.under_dvc:
         check_matrix_rate(project_path("params.yaml"))
     data = load_for(settings.data, project_path())

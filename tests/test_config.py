@@ -42,6 +42,7 @@ def test_defaults_are_the_seed_notebook_setup():
         ("train.optimizer=adagrad9", "train.optimizer", "'adagrad9'"),
         ("train.epochs=0", "train.epochs", "0"),
         ("sweep.rates=[0.1,1.5]", "sweep.rates.1", "1.5"),
+        ("sweep.rates=[0,0.3]", "sweep.rates.0", "0"),  # DVC would name its outputs rate_0
         ("model.hidden_units=[]", "model.hidden_units", "[]"),
     ],
 )

@@ -60,4 +60,4 @@ def test_closure_follows_function_level_imports_and_skips_type_checking_ones():
     assert "pipeline/data/preprocess.py" in closure  # from a function body
     assert "pipeline/__init__.py" in closure  # the package runs first
     download = import_closure("pipeline.data.download")
-    assert "pipeline/data/preprocess.py" not in download and "pipeline/tracking/client.py" not in download
+    assert "pipeline/data/preprocess.py" not in download and "pipeline/tracking/store.py" not in download

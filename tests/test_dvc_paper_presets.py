@@ -24,7 +24,7 @@ from synthetic import write_synthetic_mnist
 from pipeline.core.config import TrackingConfig
 from pipeline.reporting.paper import runs_frame, write_paper_report
 from pipeline.reporting.paper_report import latest_preset_runs
-from pipeline.tracking import client as tracking
+from pipeline.tracking.store import Store
 
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
@@ -65,7 +65,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(repo, "git", "init", "-q")
     _run(repo, "git", "add", "-A")
     _git(repo, "commit", "-qm", "copy")
-    tracking.Store(_uri(repo))
+    Store(_uri(repo))
     return repo
 
 

@@ -167,7 +167,8 @@ def _stages_after_editing(repo: Path, module: str) -> set[str]:
 def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrains(reproduced: Path):
     repo = reproduced
     for module in (
-        "pipeline/tracking/client.py",
+        "pipeline/tracking/store.py",
+        "pipeline/tracking/record.py",
         "pipeline/tracking/reconcile.py",
         "pipeline/tools/ui.py",
     ):
@@ -296,18 +297,18 @@ def _runs_of(repo: Path, experiment: str) -> list:
 
 
 def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(reproduced: Path):
-    from pipeline.tracking import client as tracking
+    from pipeline.tracking.tags import TAG_COMMIT, TAG_ROLE, TAG_SOURCE
 
     runs = _runs_of(reproduced, "dropout-lab")
-    groups = [r for r in runs if r.data.tags.get(tracking.TAG_SOURCE) == "dvc" and
-              r.data.tags.get(tracking.TAG_ROLE) == "sweep"]  # fmt: skip
+    groups = [r for r in runs if r.data.tags.get(TAG_SOURCE) == "dvc" and
+              r.data.tags.get(TAG_ROLE) == "sweep"]  # fmt: skip
     assert len(groups) >= 1
     group = groups[-1]  # the first repro's (later tests add their own)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == group.info.run_id]
     assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
     assert {r.info.status for r in [group, *children]} == {"FINISHED"}
     assert all("test_accuracy" in r.data.metrics for r in children)  # the evaluate stages joined them
-    assert all(len(r.data.tags[tracking.TAG_COMMIT]) == 40 for r in children)
+    assert all(len(r.data.tags[TAG_COMMIT]) == 40 for r in children)
     logged = {a.path for a in _client(reproduced).list_artifacts(group.info.run_id, "report")}
     assert "report/comparison.md" in logged
 
@@ -315,14 +316,14 @@ def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(rep
 def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_experiment(reproduced: Path):
     """As a new user types it, without --experiment-name: MLflow puts the entry point's run (the
     sweep's parent) in its Default experiment, so the children and the report must follow it there."""
-    from pipeline.tracking import client as tracking
+    from pipeline.tracking.tags import TAG_ROLE
 
     done = _run(
         reproduced, str(VENV_BIN / "mlflow"), "run", ".", "-e", "sweep", "--env-manager", "local",
         "-P", "rates=0,0.5", "-P", "seeds=1", "-P", "epochs=1",
     )  # fmt: skip
     runs = _runs_of(reproduced, "Default")
-    parents = [r for r in runs if r.data.tags.get(tracking.TAG_ROLE) == "sweep"]
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == "sweep"]
     assert len(parents) == 1, done.stderr[-2000:]
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

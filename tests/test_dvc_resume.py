@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import TAG_RESUMED_FROM, TAG_ROLE
 
 VENV_BIN = Path(sys.executable).parent
 # Slow enough per epoch (batches of 4, one step per call) to kill the stage between epochs.
@@ -97,13 +97,13 @@ def test_a_killed_dvc_repro_resumes_its_train_stage(tmp_path: Path):
     client = MlflowClient(tracking_uri=_uri(repo))
     trainings = [
         r for r in client.search_runs([client.get_experiment_by_name("dropout-lab").experiment_id])
-        if r.data.tags.get(tracking.TAG_ROLE) == "train"
+        if r.data.tags.get(TAG_ROLE) == "train"
     ]  # fmt: skip
     by_id = {r.info.run_id: r for r in trainings}
     assert by_id[killed_run].info.status == "FAILED"  # reconciled: its process is gone
     (resumed,) = [r for r in trainings if r.info.run_id != killed_run]
     assert resumed.info.status == "FINISHED"
-    assert resumed.data.tags[tracking.TAG_RESUMED_FROM] == killed_run
+    assert resumed.data.tags[TAG_RESUMED_FROM] == killed_run
     steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "val_accuracy")]
     assert sorted(steps) == [1, 2, 3, 4]
     assert json.loads((repo / "metrics" / "train" / "rate_0.5.json").read_text())["epochs"] == 4

@@ -14,7 +14,7 @@ from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import free_port, processes_naming
 
 from pipeline.tools import server, ui
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, TAG_ROLE
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
@@ -36,8 +36,8 @@ def test_the_runs_page_of_a_sweep_shows_the_parent_with_its_children(
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("dropout-lab").experiment_id])
-    (parent,) = [r.info.run_name for r in runs if r.data.tags[tracking.TAG_ROLE] == "sweep"]
-    children = sorted(r.info.run_name for r in runs if r.data.tags[tracking.TAG_ROLE] == "train")
+    (parent,) = [r.info.run_name for r in runs if r.data.tags[TAG_ROLE] == "sweep"]
+    children = sorted(r.info.run_name for r in runs if r.data.tags[TAG_ROLE] == "train")
     assert len(children) == 2
 
     port = free_port()
@@ -54,5 +54,5 @@ def test_the_runs_page_of_a_sweep_shows_the_parent_with_its_children(
     assert "Model registry" in shown and "Judges" not in shown and "Sessions" not in shown
     assert (tmp_path / "runs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tags = client.get_experiment_by_name("dropout-lab").tags
-    assert tags[tracking.EXPERIMENT_KIND_TAG] == tracking.MODEL_TRAINING_KIND
+    assert tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     assert not processes_naming(str(tmp_path / "mlflow.db"))

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from pipeline.evaluation.metrics import mc_error_curve
+from pipeline.reporting.collect import sweep_preset
 from pipeline.reporting.paper import (
     PresetRun,
     comparison_table,
     error_vs_keep_probability,
     error_vs_train_size,
     mc_error_vs_k,
-    preset_of,
     row_of,
     runs_frame,
     write_paper_report,
@@ -155,10 +155,10 @@ def test_the_report_writes_the_table_and_only_the_figures_it_has_runs_for(tmp_pa
 
 
 def test_the_preset_is_read_from_the_sweep_overrides():
-    assert preset_of("experiment=paper_rates hydra.launcher.n_jobs=1") == "paper_rates"
-    assert preset_of("train.epochs=1 experiment=paper_sizes") == "paper_sizes"
-    assert preset_of("experiment=small_data") is None
-    assert preset_of("model.dropout.rate=0,0.5") is None
+    assert sweep_preset("experiment=paper_rates hydra.launcher.n_jobs=1") == "paper_rates"
+    assert sweep_preset("train.epochs=1 +experiment=paper_sizes") == "paper_sizes"
+    assert sweep_preset("experiment=small_data") == "small_data"  # not a paper preset: no paper batch
+    assert sweep_preset("model.dropout.rate=0,0.5") is None
 
 
 def test_mc_error_curve_is_the_error_of_the_running_mean_of_passes():

@@ -19,16 +19,11 @@ from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.core.config import CONF_DIR
 from pipeline.core.params import compose_config
+from pipeline.reporting.collect import dvc_batch, latest_batch, newest_per_point, sweep_batch
 from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
-from pipeline.reporting.paper_report import (
-    dvc_batch,
-    latest_batch,
-    latest_preset_runs,
-    newest_per_point,
-    sweep_batch,
-)
-from pipeline.tracking import client as tracking
-from pipeline.tracking.client import TrackedRun
+from pipeline.reporting.paper_report import latest_preset_runs
+from pipeline.tracking.store import TrackedRun
+from pipeline.tracking.tags import TAG_DVC_BASELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -124,7 +119,7 @@ def _run(
     start_s: int, seed: int, rate: float = 0.5, baseline: str = "a", seconds: float | None = 10.0
 ) -> TrackedRun:
     params = {"model.dropout.rate": str(rate), "train.seed": str(seed), "data.train_size": "100"}
-    tags = {tracking.TAG_DVC_BASELINE: baseline}
+    tags = {TAG_DVC_BASELINE: baseline}
     return TrackedRun(f"{baseline}{start_s}", "FINISHED", params, {}, tags, seconds, start_s * 1000)
 
 

@@ -18,7 +18,8 @@ from pipeline.core.params import compose_config
 from pipeline.reporting.collect import REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
 from pipeline.reporting.comparison import build_report, markdown_table, report_from_mlflow, write_report
 from pipeline.reporting.summary import mean_history, pooled_reliability, summarize
-from pipeline.tracking import client as tracking
+from pipeline.tracking.store import Store
+from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
 
 # Per (rate, seed): test accuracy and train accuracy (dropout off); the rest derives from these.
 RUNS = {(0.0, 1): (0.90, 1.00), (0.0, 2): (0.92, 0.99), (0.5, 1): (0.95, 0.97), (0.5, 2): (0.96, 0.97)}
@@ -61,9 +62,9 @@ def store(mlflow_store: str) -> MlflowClient:
 
 
 @pytest.fixture
-def tracked(mlflow_store: str) -> tracking.Store:
+def tracked(mlflow_store: str) -> Store:
     """The same store as the report's code sees it."""
-    return tracking.Store(mlflow_store)
+    return Store(mlflow_store)
 
 
 def _settings(*overrides: str) -> Settings:
@@ -71,7 +72,7 @@ def _settings(*overrides: str) -> Settings:
 
 
 def _child(client: MlflowClient, exp: str, parent: str, rate: float, seed: int, ok: bool = True) -> str:
-    tags = {"mlflow.parentRunId": parent, tracking.TAG_ROLE: "train"}
+    tags = {"mlflow.parentRunId": parent, TAG_ROLE: "train"}
     run_id = client.create_run(exp, tags=tags).info.run_id
     for key, value in {"model.dropout.rate": rate, "train.seed": seed, "data.train_size": None}.items():
         client.log_param(run_id, key, str(value))
@@ -91,7 +92,7 @@ def _child(client: MlflowClient, exp: str, parent: str, rate: float, seed: int, 
 def _sweep(client: MlflowClient, sweep_id: str = "abcd1234") -> tuple[str, str]:
     """Parent + 2 rates x 2 seeds + one FAILED child without metrics; return (parent, failed) ids."""
     exp = client.get_experiment_by_name("test").experiment_id
-    tags = {tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP: sweep_id}
+    tags = {TAG_ROLE: "sweep", TAG_SWEEP: sweep_id}
     parent = client.create_run(exp, tags=tags).info.run_id
     for rate, seed in RUNS:
         _child(client, exp, parent, rate, seed)

@@ -6,15 +6,9 @@ import socket
 import subprocess
 import time
 
-from pipeline.tracking.client import (
-    TAG_ENDED_BECAUSE,
-    TAG_HEARTBEAT,
-    TAG_HOST,
-    TAG_PID,
-    TAG_PROC_START,
-    TrackedRun,
-)
 from pipeline.tracking.reconcile import process_start, why_stale
+from pipeline.tracking.store import TrackedRun
+from pipeline.tracking.tags import TAG_ENDED_BECAUSE, TAG_HEARTBEAT, TAG_HOST, TAG_PID, TAG_PROC_START
 
 HOST = socket.gethostname()
 

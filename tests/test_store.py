@@ -9,18 +9,19 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import TAG_ROLE
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
 
 CHILD = """
 import sys
-from pipeline.tracking import client as tracking
+from pipeline.tracking.groups import start_sweep
+from pipeline.tracking.store import Store
 from pipeline.core.config import TrackingConfig
 
 cfg = TrackingConfig(uri=sys.argv[1], experiment="race", log_model=False, stale_after_s=3600)
-print(tracking.Store.open(cfg).start_sweep("race", sys.argv[2], [], "hydra", {}))
+print(start_sweep(Store.open(cfg), "race", sys.argv[2], [], "hydra", {}))
 """
 
 
@@ -42,7 +43,7 @@ def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Pa
     assert len(experiments) == 1
     runs = client.search_runs([experiments[0].experiment_id])
     assert {run.info.run_id for run in runs} == run_ids and len(run_ids) == PROCESSES
-    assert {run.data.tags[tracking.TAG_ROLE] for run in runs} == {"sweep"}
+    assert {run.data.tags[TAG_ROLE] for run in runs} == {"sweep"}
 
 
 def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():

@@ -10,7 +10,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
@@ -37,7 +37,7 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("dropout-lab")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get(tracking.TAG_ROLE) == "sweep"]
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == "sweep"]
     assert len(parents) == 1
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -45,8 +45,8 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert "model.dropout.rate=0,0.5" in parent.data.params["sweep.overrides"]
-    sweep_id = parent.data.tags[tracking.TAG_SWEEP]
-    assert {r.data.tags[tracking.TAG_SWEEP] for r in children} == {sweep_id}
+    sweep_id = parent.data.tags[TAG_SWEEP]
+    assert {r.data.tags[TAG_SWEEP] for r in children} == {sweep_id}
     # Each child was evaluated inside its own run, and the report went to the parent.
     assert all("test_accuracy" in r.data.metrics for r in children)
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
@@ -64,5 +64,5 @@ def test_a_sweep_with_a_failing_job_ends_its_parent_failed(synthetic_mnist: Synt
 
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("dropout-lab").experiment_id])
-    statuses = {r.data.tags.get(tracking.TAG_ROLE): r.info.status for r in runs}
+    statuses = {r.data.tags.get(TAG_ROLE): r.info.status for r in runs}
     assert statuses == {"sweep": "FAILED"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from process_runs import ROOT, SLOW_EPOCHS, env_for, make_project
 
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import TAG_ROLE
 
 
 def _checkpointed_runs(root: Path) -> set[str]:
@@ -62,6 +62,6 @@ def test_sigterm_to_a_multirun_ends_parent_and_children_killed(tmp_path: Path):
     assert "Traceback" not in stderr
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("dropout-lab").experiment_id])
-    roles = {run.info.run_id: run.data.tags.get(tracking.TAG_ROLE) for run in runs}
+    roles = {run.info.run_id: run.data.tags.get(TAG_ROLE) for run in runs}
     assert sorted(roles.values()) == ["sweep", "train", "train"]
     assert {run.info.status for run in runs} == {"KILLED"}

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import ROOT, TrackingServer, ray_cluster, tracking_server
 
-from pipeline.tracking import client as tracking
+from pipeline.tracking.tags import TAG_FINGERPRINT, TAG_ROLE, TAG_SWEEP
 
 TINY = ["model.hidden_units=[16]", "eval.mc_samples=3", "tracking.log_model=false"]
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "gap")
@@ -83,11 +83,11 @@ def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
     assert "Connected to Ray cluster" in output and "(_run_job pid=" in output  # jobs ran on Ray workers
 
     client = MlflowClient(tracking_uri=shared_server.url)
-    runs = [r for r in _runs(shared_server.url) if r.data.tags.get(tracking.TAG_SWEEP)]
-    sweep_ids = {r.data.tags[tracking.TAG_SWEEP] for r in runs if r.data.tags[tracking.TAG_ROLE] == "sweep"}
+    runs = [r for r in _runs(shared_server.url) if r.data.tags.get(TAG_SWEEP)]
+    sweep_ids = {r.data.tags[TAG_SWEEP] for r in runs if r.data.tags[TAG_ROLE] == "sweep"}
     assert len(sweep_ids) == 1
-    runs = [r for r in runs if r.data.tags[tracking.TAG_SWEEP] in sweep_ids]
-    (parent,) = [r for r in runs if r.data.tags[tracking.TAG_ROLE] == "sweep"]
+    runs = [r for r in runs if r.data.tags[TAG_SWEEP] in sweep_ids]
+    (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 5 and len(children) == 4
     assert {r.info.status for r in runs} == {"FINISHED"}
@@ -97,7 +97,7 @@ def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
     for child in children:  # each run's data, as the runs table's Dataset column shows it
         (logged,) = child.inputs.dataset_inputs
         assert logged.dataset.name == "mnist"
-        assert logged.dataset.digest == child.data.tags[tracking.TAG_FINGERPRINT][:32]
+        assert logged.dataset.digest == child.data.tags[TAG_FINGERPRINT][:32]
         sizes = {tag.key: tag.value for tag in logged.tags if tag.key.endswith("_size")}
         assert sizes == {"train_size": "160", "validation_size": "40", "test_size": "50"}
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
@@ -131,8 +131,8 @@ def test_three_sweeps_at_once_record_every_run_and_epoch(
 
     client = MlflowClient(tracking_uri=shared_server.url)
     runs = _runs(shared_server.url, experiment)
-    parents = [r for r in runs if r.data.tags[tracking.TAG_ROLE] == "sweep"]
-    trainings = [r for r in runs if r.data.tags[tracking.TAG_ROLE] == "train"]
+    parents = [r for r in runs if r.data.tags[TAG_ROLE] == "sweep"]
+    trainings = [r for r in runs if r.data.tags[TAG_ROLE] == "train"]
     assert len(parents) == 3 and len(trainings) == 12
     assert {r.info.status for r in runs} == {"FINISHED"}
     parent_ids = {p.info.run_id for p in parents}
@@ -152,7 +152,7 @@ def test_a_sweep_outlives_a_crash_and_restart_of_the_mlflow_server(
         process = _sweep(root, running.url, "crash", *grid, *data, *TINY)
         client = MlflowClient(tracking_uri=running.url)
         while process.poll() is None:  # crash the server once the first training has logged an epoch
-            trainings = [r for r in _runs(running.url) if r.data.tags.get(tracking.TAG_ROLE) == "train"]
+            trainings = [r for r in _runs(running.url) if r.data.tags.get(TAG_ROLE) == "train"]
             if any(client.get_metric_history(r.info.run_id, "loss") for r in trainings):
                 break
             time.sleep(0.2)
@@ -170,9 +170,9 @@ def test_a_sweep_outlives_a_crash_and_restart_of_the_mlflow_server(
         else:
             assert code == 0, output[-3000:]
         for run in runs:
-            if run.data.tags[tracking.TAG_ROLE] == "train" and run.info.status == "FINISHED":
+            if run.data.tags[TAG_ROLE] == "train" and run.info.status == "FINISHED":
                 assert _epoch_points(client, run.info.run_id) == _every_epoch(5)
-        assert len([r for r in runs if r.data.tags[tracking.TAG_ROLE] == "train"]) == 2, output[-3000:]
+        assert len([r for r in runs if r.data.tags[TAG_ROLE] == "train"]) == 2, output[-3000:]
 
 
 def test_basic_auth_refuses_anonymous_requests_and_accepts_credentials(
@@ -215,7 +215,7 @@ def test_a_submitit_local_sweep_groups_its_jobs_under_one_parent(
     code, output = _finish(_sweep(root, uri, "submitit", *launcher, *grid, *data, *TINY), root, "submitit")
     assert code == 0, output[-3000:]
     runs = _runs(uri)
-    (parent,) = [r for r in runs if r.data.tags[tracking.TAG_ROLE] == "sweep"]
+    (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(runs) == 3 and len(children) == 2
     assert {r.info.status for r in runs} == {"FINISHED"}

@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 from pipeline.core.config import ConfigError
 from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import run_dir_files
-from pipeline.tracking import client as tracking
+from pipeline.tracking.active_run import training_run
+from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
 from pipeline.train import check_matrix_rate, train_and_track
 from pipeline.training.loop import build_and_fit
 
@@ -51,10 +52,10 @@ def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, 
         steps = [m.step for m in client.get_metric_history(run_id, key)]
         assert steps == list(range(1, tiny_settings.train.epochs + 1)), key
     tags = run.data.tags
-    assert len(tags[tracking.TAG_COMMIT]) == 40
-    assert tags[tracking.TAG_FINGERPRINT] == tiny_data.fingerprint
-    assert tags[tracking.TAG_IMPL] == tiny_settings.model.dropout.impl
-    assert tracking.TAG_SWEEP in tags
+    assert len(tags[TAG_COMMIT]) == 40
+    assert tags[TAG_FINGERPRINT] == tiny_data.fingerprint
+    assert tags[TAG_IMPL] == tiny_settings.model.dropout.impl
+    assert TAG_SWEEP in tags
 
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "history.csv", "learning_curves.png"} <= artifacts
@@ -76,7 +77,7 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
 
     with (
         pytest.raises(error),
-        tracking.training_run(tiny_settings, Launch(Source.HYDRA), {}),
+        training_run(tiny_settings, Launch(Source.HYDRA), {}),
     ):
         build_and_fit(tiny_settings, tiny_data, on_epoch=[explode])
 

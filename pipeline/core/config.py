@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pipeline.core.errors import UserError
 
@@ -23,6 +31,19 @@ CONF_DIR = _CHECKOUT / "conf"
 MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+def _written_as_decimal(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            f"write it as a decimal ({value}.0): the DVC train matrix names its outputs after the rate's "
+            "text (models/rate_${item.rate}), and a stage names them after the validated float"
+        )
+    return value
+
+
+# A rate of the DVC matrix: written as a YAML float, so DVC's `${item.rate}` is `matrix_label`'s text.
+MatrixRate = Annotated[Rate, BeforeValidator(_written_as_decimal)]
 
 
 class _Strict(BaseModel):
@@ -146,7 +167,7 @@ class ReportConfig(_Strict):
 
 
 class SweepConfig(_Strict):
-    rates: Annotated[list[Rate], Field(min_length=1)]
+    rates: Annotated[list[MatrixRate], Field(min_length=1)]
 
     @field_validator("rates")
     @classmethod
@@ -210,6 +231,12 @@ def flatten(settings: Settings) -> dict[str, Any]:
 
     walk("", settings.model_dump())
     return out
+
+
+def matrix_label(rate: float) -> str:
+    """`rate_<rate>` as DVC names a matrix item's outputs: `${item.rate}` of a YAML float is its
+    Python text (0.0 -> `rate_0.0`, 0.50 -> `rate_0.5`)."""
+    return f"rate_{float(rate)}"
 
 
 def project_path(*parts: str) -> Path:

@@ -63,9 +63,10 @@ class Launch:
     # The experiment MLflow Projects put the entry point's run in: every run of it goes there too.
     experiment_id: str | None = None
     sweep_id: str = ""
-    # DVC: the rate as DVC wrote it into the command (`${item.rate}`: `0`, `0.0` and `0.50` differ),
-    # which names the matrix's output paths; and the name of the DVC experiment, if any.
-    dvc_rate: str | None = None
+    # DVC: whether the command sets the matrix item's rate (`model.dropout.rate=${item.rate}`); the
+    # rate itself, and the output paths named after it, come from the validated config.
+    matrix_rate_set: bool = False
+    # DVC: the name of the DVC experiment, if any.
     dvc_experiment: str | None = None
     # DVC: the experiment's baseline commit (None under `dvc repro`, which runs on HEAD).
     dvc_baseline: str | None = None
@@ -83,10 +84,10 @@ class Launch:
         """DVC evaluates in its own stage; every other training is complete when it ends."""
         return not self.under_dvc
 
-    def require_dvc_rate(self) -> str:
-        if self.dvc_rate is None:
+    def require_matrix_rate(self) -> None:
+        """A DVC stage is one item of the matrix: its command sets the rate (see dvc.yaml)."""
+        if not self.matrix_rate_set:
             raise UserError(f"run from params.yaml (DVC) without a {RATE_KEY}=<rate> override")
-        return self.dvc_rate
 
 
 def detect() -> Launch:
@@ -103,7 +104,7 @@ def detect() -> Launch:
             parent_run_id=parent or project_run,
             experiment_id=project_experiment,
             sweep_id=sweep_id,
-            dvc_rate=_override(list(hydra_cfg.overrides.task), RATE_KEY),
+            matrix_rate_set=_sets(list(hydra_cfg.overrides.task), RATE_KEY),
             dvc_experiment=env.get(DVC_EXP_ENV) or None,
             dvc_baseline=env.get(DVC_BASELINE_ENV) or None,
             dvc_invocation=dvc_invocation(),
@@ -160,9 +161,5 @@ def _is_dvc(process: object) -> bool:
     return "dvc" in words
 
 
-def _override(overrides: list[str], key: str) -> str | None:
-    for override in overrides:
-        name, _, value = override.partition("=")
-        if name == key:
-            return value
-    return None
+def _sets(overrides: list[str], key: str) -> bool:
+    return any(override.partition("=")[0] == key for override in overrides)

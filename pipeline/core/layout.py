@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.config import project_path
+from pipeline.core.config import matrix_label, project_path
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,11 @@ class RunFiles:
         return self.model_dir / "run.json"
 
 
-def dvc_files(rate_as_written: str, root: Path | None = None) -> RunFiles:
-    """The fixed paths of one rate of the DVC matrix (see dvc.yaml).
-
-    The rate is the text DVC put into the command (`${item.rate}`: `0`, `0.0` and `0.50` differ),
-    so the paths match the `outs` DVC expects however `sweep.rates` was written.
-    """
+def dvc_files(rate: float, root: Path | None = None) -> RunFiles:
+    """The fixed paths of one rate of the DVC matrix (see dvc.yaml), named as DVC names them
+    (`config.matrix_label`; `sweep.rates` are validated to be written as YAML floats)."""
     base = root if root is not None else project_path()
-    tag = f"rate_{rate_as_written}"
+    tag = matrix_label(rate)
     return RunFiles(
         model_dir=base / "models" / tag,
         train_metrics=base / "metrics" / "train" / f"{tag}.json",

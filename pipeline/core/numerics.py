@@ -1,10 +1,14 @@
-"""Numeric pins: the environment every process that trains or evaluates runs in, so the numbers
-are the same on every x86-64 CPU with AVX2 and FMA.
+"""Numeric pins: the environment every process that trains or evaluates runs in, so its numbers
+depend on the code, the lock, the config and the seed, not on the CPU it happens to run on.
 
-oneDNN (TensorFlow's matrix products), OpenBLAS and NumPy each pick their kernels at run time by
-the CPU's vector instructions, and wider vectors (AVX-512) sum in another order, which changes the
-last digits and, over thousands of steps, the third. Each library reads its pin when it loads, so
-`apply` runs in `pipeline/__init__.py`, before anything imports TensorFlow or NumPy.
+TensorFlow's matrix products go through oneDNN, which picks kernels by the CPU's vector
+instructions (AVX-512 sums in another order than AVX2). Without its custom ops (TensorFlow's
+default on CPUs without AVX-512 VNNI or AMX) TensorFlow cuts each product into blocks sized from
+the CPU's cache sizes before handing them to oneDNN, so even the AVX2 kernels sum in a
+cache-dependent order. The pins send every product straight to oneDNN, capped at AVX2 (the widest
+instruction set every supported CPU has). NumPy and OpenBLAS dispatch by CPU too (the metrics use
+them). Each library reads its pin when it loads, so `apply` runs in `pipeline/__init__.py`, before
+anything imports TensorFlow or NumPy.
 """
 
 from __future__ import annotations
@@ -13,10 +17,9 @@ import os
 import warnings
 from collections.abc import Mapping, MutableMapping
 
-# The library reads each at load time; AVX2 is the widest every supported CPU has.
 PINS: dict[str, str] = {
+    "TF_ENABLE_ONEDNN_OPTS": "1",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
     "OPENBLAS_CORETYPE": "Haswell",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
 }

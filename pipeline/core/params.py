@@ -5,11 +5,12 @@ DVC composes `conf/` the same way on `dvc exp run -S`; a test keeps the two from
 
 from __future__ import annotations
 
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from pipeline.core.atomic import write_text_atomic
-from pipeline.core.config import CONF_DIR, project_path
+from pipeline.core.config import CONF_DIR, Settings, load_settings, project_path
 
 
 def compose_config(overrides: list[str] | None = None) -> str:
@@ -18,6 +19,11 @@ def compose_config(overrides: list[str] | None = None) -> str:
         cfg = compose(config_name="config", overrides=overrides or [])
     OmegaConf.resolve(cfg)
     return OmegaConf.to_yaml(cfg)
+
+
+def composed_settings(overrides: list[str] | None = None) -> Settings:
+    """`conf/` composed and validated, for programs that are no Hydra app (operator tools)."""
+    return load_settings(yaml.safe_load(compose_config(overrides)))
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ from omegaconf import DictConfig
 from pipeline.core import interrupts, launch
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import UserError
-from pipeline.tracking import client as tracking
+from pipeline.tracking import groups
 from pipeline.tracking import reconcile as runs
+from pipeline.tracking.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +55,18 @@ class MlflowSweepCallback(Callback):
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
         # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
         interrupts.install()
-        store = _or_exit("opening the MLflow store", lambda: tracking.Store.open(self.settings.tracking))
+        store = _or_exit("opening the MLflow store", lambda: Store.open(self.settings.tracking))
         _or_exit("reconciling the MLflow store", lambda: runs.reconcile(self.settings.tracking))
         where = runs.identity_tags()
         self.parent_run_id = _or_exit(
             "creating the sweep's parent run",
-            lambda: store.start_sweep(
-                self.settings.tracking.experiment, sweep_id, overrides, source.value, where
+            lambda: groups.start_sweep(
+                store, self.settings.tracking.experiment, sweep_id, overrides, source.value, where
             ),
         )
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
         parent = self.parent_run_id
-        atexit.register(lambda: store.abandon_sweep(parent, interrupts.received()))
+        atexit.register(lambda: groups.abandon_sweep(store, parent, interrupts.received()))
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -73,9 +74,9 @@ class MlflowSweepCallback(Callback):
             return
         from pipeline.reporting.comparison import build_report
 
-        store = tracking.Store.open(self.settings.tracking)
+        store = Store.open(self.settings.tracking)
         try:
             _or_exit("the sweep's report", lambda: build_report(self.settings, self.parent_run_id))
         finally:
-            status = store.end_group(self.parent_run_id)
+            status = groups.end_group(store, self.parent_run_id)
             log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)

@@ -1,20 +1,34 @@
-"""Collect training runs for the report, from DVC's outputs or from MLflow, as `RunResult`s.
+"""Collect training runs for the reports: the one place that knows where runs come from.
 
-No TensorFlow import; MLflow only through `pipeline.tracking.client`.
+Three kinds of batch, each found one way and shared by the comparison (`reporting.comparison`) and
+the paper report (`reporting.paper_report`):
+
+- the DVC matrix outputs (`metrics/`, `plots/`) of the rates in `sweep.rates` (`collect_dvc`);
+- a Hydra sweep: a sweep parent run and its children (`newest_sweep`, `sweep_batch`); a sweep runs a
+  preset when its parent's `sweep.overrides` param names it (`experiment=<preset>`);
+- a DVC batch: the training runs DVC stages made whose param `tracking.preset` names a preset and
+  whose baseline commit is that of the most recently started one (`dvc_batch`).
+
+A batch's runs become `RunResult`s (`collect_mlflow`, `results_of`) for the comparison, or rows of
+the paper's figures. No TensorFlow import; MLflow only through `pipeline.tracking`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline.core.config import matrix_label
 from pipeline.core.errors import UserError
-from pipeline.tracking import client as tracking
+from pipeline.tracking import groups
+from pipeline.tracking.store import Store, TrackedRun
+from pipeline.tracking.tags import TAG_COMMIT, TAG_DVC_BASELINE
 
 # Every complete run has these; a run without one of them is listed as incomplete.
 REQUIRED = (
@@ -85,7 +99,7 @@ def collect_dvc(
     for rate in wanted:
         label = by_rate.get(rate)
         if label is None:
-            results.append(RunResult(f"rate_{rate}", rate, seed, train_size, "MISSING"))
+            results.append(RunResult(matrix_label(rate), rate, seed, train_size, "MISSING"))
             continue
         values = _read_json(root / "metrics" / "train" / f"{label}.json")
         values |= _read_json(root / "metrics" / "eval" / f"{label}.json")
@@ -95,20 +109,20 @@ def collect_dvc(
     return results
 
 
-def latest_sweep(store: tracking.Store, experiment: str) -> str:
-    """The id of the most recently started sweep parent run in `experiment`."""
-    found = store.latest_sweep(experiment)
+def latest_sweep(store: Store, experiment: str) -> str:
+    """The id of the most recently started sweep parent run in `experiment` (the comparison's default)."""
+    found = newest_sweep(store, experiment)
     if found is None:
         raise UserError(
             f"no sweep in MLflow experiment {experiment!r}: run one with "
             "`python -m pipeline.train -m model.dropout.rate=0,0.2,0.5 train.seed=1,2,3`, "
             f"or compare all its runs with `python -m pipeline.report report.experiment={experiment}`"
         )
-    return found
+    return found.run_id
 
 
 def collect_mlflow(
-    store: tracking.Store, parent_run_id: str | None = None, experiment: str | None = None
+    store: Store, parent_run_id: str | None = None, experiment: str | None = None
 ) -> list[RunResult]:
     """The children of a sweep's parent run, or every training run of an experiment."""
     if parent_run_id is not None:
@@ -118,6 +132,11 @@ def collect_mlflow(
         runs = store.training_runs(experiment)
     else:
         raise ValueError("give a parent run id or an experiment name")
+    return results_of(store, runs)
+
+
+def results_of(store: Store, runs: Iterable[TrackedRun]) -> list[RunResult]:
+    """Runs as the comparison sees them, with their per-epoch history and reliability table."""
     return [_from_mlflow(store, run) for run in runs]
 
 
@@ -127,7 +146,7 @@ def _param(params: Mapping[str, str], key: str, kind: type) -> Any:
     return None if text in (None, "None", "null") else kind(float(text) if kind is int else text)
 
 
-def _from_mlflow(store: tracking.Store, run: tracking.TrackedRun) -> RunResult:
+def _from_mlflow(store: Store, run: TrackedRun) -> RunResult:
     params = run.params
     return RunResult(
         name=run.run_id,
@@ -139,3 +158,84 @@ def _from_mlflow(store: tracking.Store, run: tracking.TrackedRun) -> RunResult:
         history=store.history(run.run_id, HISTORY_KEYS),
         reliability=store.csv_artifact(run.run_id, RELIABILITY_ARTIFACT),
     )
+
+
+# ---------------------------------------------------------------- batches of a preset
+
+PRESET_PARAM = "tracking.preset"
+# What makes two runs the same point of a figure, and the seed: runs equal on all of these repeat one.
+POINT_PARAMS = (
+    "model.dropout.rate", "model.dropout.input_rate", "data.train_size", "model.hidden_units",
+    "model.max_norm", "train.seed",
+)  # fmt: skip
+_EXPERIMENT_OVERRIDE = re.compile(r"(?:^|\s)\+?experiment=(\w+)")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The training runs of one Hydra sweep or one DVC baseline, and its wall-clock seconds."""
+
+    runs: list[TrackedRun]
+    seconds: float | None
+    # When its newest run (or, for a sweep without runs yet, its parent) started, in ms.
+    last_start_ms: int
+
+
+def sweep_preset(overrides: str) -> str | None:
+    """The preset (`experiment=<name>`) a sweep ran, from its parent's `sweep.overrides` param."""
+    found = _EXPERIMENT_OVERRIDE.search(overrides)
+    return found.group(1) if found else None
+
+
+def newest_sweep(store: Store, experiment: str, preset: str | None = None) -> TrackedRun | None:
+    """The most recently started sweep parent run in `experiment` (of `preset` when given)."""
+    for parent in store.sweeps(experiment):  # newest first
+        if preset is None or sweep_preset(parent.params.get("sweep.overrides", "")) == preset:
+            return parent
+    return None
+
+
+def sweep_batch(parent: TrackedRun, children: list[TrackedRun]) -> Batch:
+    starts = [parent.start_ms, *(run.start_ms for run in children)]
+    return Batch(children, parent.seconds, max(starts))
+
+
+def baseline_of(run: TrackedRun) -> str:
+    """The commit a DVC training's batch started from (older runs without the tag: their commit)."""
+    return run.tags.get(TAG_DVC_BASELINE) or run.tags.get(TAG_COMMIT, "")
+
+
+def dvc_batch(runs: list[TrackedRun]) -> Batch | None:
+    """The DVC runs of one preset that share the baseline of the most recently started one."""
+    if not runs:
+        return None
+    newest = max(runs, key=lambda run: run.start_ms)
+    batch = [run for run in runs if baseline_of(run) == baseline_of(newest)]
+    ended = [run.seconds for run in batch]
+    seconds = None
+    if all(s is not None for s in ended):
+        end = max(run.start_ms + 1000.0 * (run.seconds or 0.0) for run in batch)
+        seconds = (end - min(run.start_ms for run in batch)) / 1000.0
+    return Batch(batch, seconds, newest.start_ms)
+
+
+def latest_batch(*batches: Batch | None) -> Batch | None:
+    """The batch whose newest run started last."""
+    present = [batch for batch in batches if batch is not None]
+    return max(present, key=lambda batch: batch.last_start_ms, default=None)
+
+
+def latest_preset_batch(store: Store, experiment: str, preset: str) -> Batch | None:
+    """A preset's latest batch: its newest Hydra sweep or its newest DVC batch, never a mix."""
+    parent = newest_sweep(store, experiment, preset)
+    hydra = None if parent is None else sweep_batch(parent, store.child_runs(parent.run_id))
+    dvc = dvc_batch(groups.dvc_training_runs(store, experiment, PRESET_PARAM, preset))
+    return latest_batch(hydra, dvc)
+
+
+def newest_per_point(runs: Iterable[TrackedRun]) -> list[TrackedRun]:
+    """One run per (config point, seed): the most recently started, oldest first."""
+    newest: dict[tuple[str | None, ...], TrackedRun] = {}
+    for run in sorted(runs, key=lambda run: run.start_ms):
+        newest[tuple(run.params.get(key) for key in POINT_PARAMS)] = run
+    return sorted(newest.values(), key=lambda run: run.start_ms)

@@ -41,7 +41,9 @@ from pipeline.reporting.collect import (
     latest_sweep,
 )
 from pipeline.reporting.summary import Summary, summarize
-from pipeline.tracking import client as tracking
+from pipeline.tracking import groups
+from pipeline.tracking.store import Store
+from pipeline.tracking.tags import TAG_SWEEP
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +179,10 @@ MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dr
 # ---------------------------------------------------------------- entry points
 
 
-def _sweep_out_dir(settings: Settings, store: tracking.Store, parent_run_id: str) -> Path:
+def _sweep_out_dir(settings: Settings, store: Store, parent_run_id: str) -> Path:
     if settings.report.out_dir:
         return project_path(settings.report.out_dir)
-    sweep_id = store.run(parent_run_id).tags.get(tracking.TAG_SWEEP)
+    sweep_id = store.run(parent_run_id).tags.get(TAG_SWEEP)
     return project_path("reports", f"sweep_{sweep_id}" if sweep_id else f"run_{parent_run_id}")
 
 
@@ -191,7 +193,7 @@ def _require(results: Sequence[RunResult], where: str) -> None:
 
 def build_report(settings: Settings, parent_run_id: str) -> Path:
     """The report of one sweep, written to disk and logged as artifacts of its parent run."""
-    store = tracking.Store.open(settings.tracking)
+    store = Store.open(settings.tracking)
     results = collect_mlflow(store, parent_run_id=parent_run_id)
     _require(results, f"MLflow sweep {parent_run_id}")
     out_dir = _sweep_out_dir(settings, store, parent_run_id)
@@ -212,9 +214,9 @@ def report_from_dvc(settings: Settings, launch: Launch) -> Path:
     out_dir = project_path(settings.report.out_dir or "reports")
     report = write_report(summarize(results), out_dir, "DVC pipeline outputs (`metrics/`, `plots/`)")
     if launch.dvc_invocation:
-        store = tracking.Store.open(settings.tracking)
+        store = Store.open(settings.tracking)
         experiment = settings.tracking.experiment
-        group = launch.parent_run_id or store.find_dvc_group(experiment, launch.dvc_invocation)
+        group = launch.parent_run_id or groups.find_dvc_group(store, experiment, launch.dvc_invocation)
         if group:
             store.log_folder(group, out_dir, REPORT_ARTIFACT_DIR)
     return report
@@ -222,7 +224,7 @@ def report_from_dvc(settings: Settings, launch: Launch) -> Path:
 
 def report_from_mlflow(settings: Settings) -> Path:
     """A chosen sweep, every training run of an experiment, or (default) the latest sweep."""
-    store = tracking.Store.open(settings.tracking)
+    store = Store.open(settings.tracking)
     chosen = settings.report
     if chosen.parent_run_id is None and chosen.experiment is not None:
         results = collect_mlflow(store, experiment=chosen.experiment)

@@ -11,7 +11,6 @@ Only finished runs count; a figure's points are the mean over seeds with +- one 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,12 +280,3 @@ def write_paper_report(runs: pd.DataFrame, seconds: Mapping[str, float | None], 
         save_figure(draw(runs), out_dir / name)
         written.append(out_dir / name)
     return written
-
-
-_PRESET = re.compile(r"(?:^|\s)\+?experiment=(paper_\w+)")
-
-
-def preset_of(overrides: str) -> str | None:
-    """The paper preset a sweep ran (from its `sweep.overrides` param), if any."""
-    found = _PRESET.search(overrides)
-    return found.group(1) if found and found.group(1) in PRESETS else None

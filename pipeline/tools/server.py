@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.core.config import PROJECT_ROOT
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, reported_as_exit
 
 PG_BIN = Path(os.environ.get("DROPOUT_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_SYSTEM_USER = "postgres"  # who runs PostgreSQL when we are root
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="after the first start")
     args = parser.parse_args(argv)
     layout = Layout(server_dir())
-    try:
+    with reported_as_exit():  # UserError: one line on stderr, exit 2
         if args.command == "start":
             settings = ServerSettings(args.port, args.pg_port, args.host, args.auth, args.workers)
             start(layout, settings)
@@ -443,9 +443,6 @@ def main(argv: list[str] | None = None) -> int:
             print("tracking server stopped")
             return 0
         return 0 if status(layout) else 3
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

@@ -10,24 +10,25 @@ Either way it prints the URL of the experiment's runs page, and marks the experi
 model-training one (MLflow's `mlflow.experimentKind` tag), so the UI opens it on its training runs
 rather than on its GenAI overview.
 
-MLflow itself is asked through `pipeline.tracking.client`, the one module that imports it.
+The experiment is `tracking.experiment` of the composed `conf/` (`--experiment` picks another), the
+store the one every stage uses (MLFLOW_TRACKING_URI, `tracking.uri`, else the project's `mlflow.db`).
+Errors and Ctrl-C / SIGTERM end it through the stages' exit path (`pipeline.core.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, reported_as_exit
+from pipeline.core.params import composed_settings
 from pipeline.tools.server import healthy, stop_group
-from pipeline.tracking import client as tracking
+from pipeline.tracking.store import Store
+from pipeline.tracking.uri import resolve_tracking_uri
 
-DEFAULT_EXPERIMENT = "dropout-lab"
 READY_TIMEOUT_S = 120.0
 
 
@@ -40,7 +41,7 @@ def lean_server_env() -> dict[str, str]:
 
 def runs_page(tracking_uri: str, base_url: str, experiment: str) -> str:
     """The URL of `experiment`'s runs page, after making sure it is tagged a model-training one."""
-    exp_id = tracking.Store(tracking_uri).model_training_experiment(experiment)
+    exp_id = Store(tracking_uri).model_training_experiment(experiment)
     # workflowType: the UI's side bar for model training (runs, models), not GenAI's (traces, judges).
     return f"{base_url}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
 
@@ -62,33 +63,25 @@ def start_ui(backend_store_uri: str, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (kill, a supervisor) stops the UI server as Ctrl-C does
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    parser.add_argument("--experiment", help="default: tracking.experiment of conf/")
     args = parser.parse_args(argv)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.default_tracking_uri()
-    try:
+    with reported_as_exit():  # UserError: one line, exit 2; Ctrl-C 130, SIGTERM 143
+        tracking = composed_settings().tracking
+        experiment = args.experiment or tracking.experiment
+        uri = resolve_tracking_uri(tracking)
         if uri.startswith(("http://", "https://")):
-            print(f"MLflow UI (tracking server): {runs_page(uri, uri.rstrip('/'), args.experiment)}")
+            print(f"MLflow UI (tracking server): {runs_page(uri, uri.rstrip('/'), experiment)}")
             return 0
         process = start_ui(uri, args.port)
         try:
-            page = runs_page(uri, f"http://127.0.0.1:{args.port}", args.experiment)
+            page = runs_page(uri, f"http://127.0.0.1:{args.port}", experiment)
             print(f"MLflow UI: {page}  (Ctrl-C stops)")
             return process.wait()
         finally:
             stop_group(process.pid)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

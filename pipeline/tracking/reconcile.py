@@ -19,14 +19,8 @@ import time
 from pathlib import Path
 
 from pipeline.core.config import TrackingConfig
-from pipeline.tracking.client import (
-    TAG_HEARTBEAT,
-    TAG_HOST,
-    TAG_PID,
-    TAG_PROC_START,
-    Store,
-    TrackedRun,
-)
+from pipeline.tracking.store import Store, TrackedRun
+from pipeline.tracking.tags import TAG_HEARTBEAT, TAG_HOST, TAG_PID, TAG_PROC_START
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +138,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tracking_config(uri: str | None, stale_after_s: float | None) -> TrackingConfig:
     """`conf/`'s tracking settings, with the command line's values where given."""
-    import yaml
+    from pipeline.core.params import composed_settings
 
-    from pipeline.core.config import load_settings
-    from pipeline.core.params import compose_config
-
-    cfg = load_settings(yaml.safe_load(compose_config([]))).tracking
+    cfg = composed_settings().tracking
     changes = {"uri": uri, "stale_after_s": stale_after_s}
     return cfg.model_copy(update={key: value for key, value in changes.items() if value is not None})
 

@@ -1,0 +1,164 @@
+"""This process's active MLflow run: start a training's run (or continue one), join the run that
+trained a model, and end it with the status the body earned.
+
+Which run is whose child, and which experiment a run goes to, follows from
+`pipeline.core.launch.Launch`. What goes into the active run is `pipeline.tracking.record`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from pipeline.core.config import Settings, flatten
+from pipeline.core.launch import Launch
+from pipeline.tracking import groups
+from pipeline.tracking.store import Store
+from pipeline.tracking.tags import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    PARENT_TAG,
+    TAG_COMMIT,
+    TAG_DVC_BASELINE,
+    TAG_DVC_EXPERIMENT,
+    TAG_DVC_INVOCATION,
+    TAG_ENDED_BECAUSE,
+    TAG_IMPL,
+    TAG_ROLE,
+    TAG_SOURCE,
+    TAG_SWEEP,
+    WHERE_TAGS,
+    git_tags,
+)
+
+# How a run is continued, not what it is: never a param (MLflow refuses to change a param's value).
+_NOT_PARAMS = {"train.resume"}
+
+
+def run_params(settings: Settings) -> dict[str, str]:
+    """The whole config as MLflow params with dotted keys; values as text (MLflow stores text)."""
+    return {key: str(value) for key, value in flatten(settings).items() if key not in _NOT_PARAMS}
+
+
+def run_name(settings: Settings) -> str:
+    d = settings.model.dropout
+    return f"rate={d.rate:g} seed={settings.train.seed} {d.impl}"
+
+
+def _training_experiment(store: Store, settings: Settings, launch: Launch, parent: str | None) -> str:
+    """A child goes where its parent is; else where MLflow Projects said; else `tracking.experiment`."""
+    if parent:
+        return store.experiment_of(parent)
+    return launch.experiment_id or store.experiment_id(settings.tracking.experiment)
+
+
+@contextmanager
+def training_run(
+    settings: Settings, launch: Launch, tags: Mapping[str, str], resume_run_id: str | None = None
+) -> Iterator[str]:
+    """Start the MLflow run of one training (or log into the one `mlflow run` made, or continue
+    `resume_run_id`: its status goes back to RUNNING); yield its id.
+
+    The run ends FINISHED on success, KILLED on Ctrl-C, SIGTERM or SIGHUP and FAILED on any other
+    error. A DVC training outside any sweep or entry point becomes a child of its DVC invocation's
+    group run.
+    """
+    import mlflow
+
+    store = Store.open(settings.tracking)
+    parent = launch.parent_run_id
+    group = None
+    if parent is None and launch.under_dvc and launch.dvc_invocation and resume_run_id is None:
+        exp_id = launch.experiment_id or store.experiment_id(settings.tracking.experiment)
+        where = {key: value for key, value in tags.items() if key in WHERE_TAGS}
+        group = parent = groups.dvc_group(store, exp_id, launch.dvc_invocation, launch.dvc_experiment, where)
+    all_tags = {
+        **git_tags(),
+        **tags,
+        TAG_ROLE: "train",
+        TAG_SWEEP: launch.sweep_id,
+        TAG_SOURCE: launch.source.value,
+        TAG_IMPL: settings.model.dropout.impl,
+    }
+    if launch.dvc_experiment:
+        all_tags[TAG_DVC_EXPERIMENT] = launch.dvc_experiment
+    if launch.under_dvc:
+        all_tags[TAG_DVC_BASELINE] = launch.dvc_baseline or all_tags[TAG_COMMIT]
+    params = run_params(settings)
+    if resume_run_id:
+        # A resumed run keeps the params it started with (MLflow refuses to change one); those that
+        # decide its numbers are equal (the checkpoint's config key), others (sweep.rates, eval.*,
+        # tracking.*) may have changed since, and keys added to the config since are logged.
+        logged = store.run(resume_run_id).params
+        params = {key: value for key, value in params.items() if key not in logged}
+        run = mlflow.start_run(run_id=resume_run_id)
+        if TAG_ENDED_BECAUSE in store.run(resume_run_id).tags:  # reconciliation ended it: no more
+            store.client.delete_tag(resume_run_id, TAG_ENDED_BECAUSE)
+    elif launch.own_run_id:
+        run = mlflow.start_run(run_id=launch.own_run_id)
+    else:
+        # Made by the client, then activated by id: a fluent start_run() without an id would adopt
+        # MLFLOW_RUN_ID, the entry point's run, which under `mlflow run -e main` is our parent.
+        created = store.client.create_run(
+            _training_experiment(store, settings, launch, parent),
+            run_name=run_name(settings),
+            tags={PARENT_TAG: parent} if parent else None,
+        )
+        run = mlflow.start_run(run_id=created.info.run_id)
+    try:
+        with ended_with_status():
+            mlflow.set_tags(all_tags)
+            mlflow.log_params(params)
+            yield run.info.run_id
+    finally:
+        if group is not None:
+            groups.end_group(store, group)
+
+
+@contextmanager
+def joined_run(run_id: str, tracking_uri: str) -> Iterator[str]:
+    """Log more into an existing run (evaluation joins the run that trained the model)."""
+    import mlflow
+
+    store = Store(tracking_uri)
+    mlflow.start_run(run_id=run_id)
+    try:
+        with ended_with_status():
+            yield run_id
+    finally:
+        # A DVC evaluation that failed fails its training run: its DVC group must say so too.
+        parent = store.run(run_id).tags.get(PARENT_TAG)
+        if parent and TAG_DVC_INVOCATION in store.run(parent).tags:
+            groups.end_group(store, parent)
+
+
+@contextmanager
+def ended_with_status() -> Iterator[None]:
+    """End the active run FINISHED, or KILLED / FAILED when the body is interrupted or raises."""
+    import mlflow
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        mlflow.end_run(KILLED)
+        raise
+    except BaseException:
+        mlflow.end_run(FAILED)
+        raise
+    mlflow.end_run(FINISHED)
+
+
+def active_experiment_id() -> str:
+    import mlflow
+
+    return mlflow.active_run().info.experiment_id
+
+
+def last_logged_epoch() -> int:
+    """The last epoch the active run logged (0 for none): a resumed run logs from the next one."""
+    import mlflow
+
+    run_id = mlflow.active_run().info.run_id
+    steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")]
+    return max(steps, default=0)

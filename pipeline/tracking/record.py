@@ -1,0 +1,119 @@
+"""What a training and its evaluation record into the ACTIVE run (`pipeline.tracking.active_run`):
+per-epoch metrics and heartbeat, the dataset, files, the model, the evaluation's numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.tracking.tags import TAG_HEARTBEAT
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+EVAL_ARTIFACT_DIR = "eval"  # where evaluation files go inside the training's run
+
+
+def log_epoch(row: Mapping[str, float], seconds: float) -> None:
+    """Per-epoch loss/accuracy/val_loss/val_accuracy/gap and the epoch's time; step = epoch (1-based)."""
+    import mlflow
+
+    metrics = {key: float(value) for key, value in row.items() if key != "epoch"}
+    mlflow.log_metrics({**metrics, "epoch_seconds": seconds}, step=int(row["epoch"]))
+
+
+def heartbeat(row: Mapping[str, float], seconds: float) -> None:
+    """An epoch hook: tell reconciliation (on any host) that this run's process is alive."""
+    import mlflow
+
+    mlflow.set_tag(TAG_HEARTBEAT, f"{time.time():.3f}")
+
+
+def log_dataset(name: str, fingerprint: str, sizes: Mapping[str, int], source: Path) -> None:
+    """The run's data as an MLflow dataset input (the runs table's Dataset column): its name, the
+    fingerprint as digest (its first 32 hex digits: MLflow keeps 36 characters), the split sizes."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.exceptions import MlflowException
+
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice, then warns so
+        warnings.simplefilter("ignore", UserWarning)
+        located = resolve_dataset_source(str(source))
+    dataset = MetaDataset(source=located, name=name, digest=fingerprint[:32])
+    tags = {f"{split}_size": str(n) for split, n in sizes.items()}
+    try:
+        mlflow.log_input(dataset, context="training", tags=tags)
+    except MlflowException:
+        # Parallel jobs of one experiment insert the same new dataset at once (MLflow looks it up,
+        # then inserts): one wins, the others fail on its unique key. It exists now: link it again.
+        mlflow.log_input(dataset, context="training", tags=tags)
+
+
+def log_metrics(values: Mapping[str, float]) -> None:
+    import mlflow
+
+    mlflow.log_metrics(dict(values))
+
+
+def log_text(text: str, name: str) -> None:
+    import mlflow
+
+    mlflow.log_text(text, name)
+
+
+def log_files(paths: Iterable[Path], artifact_dir: str | None = None) -> None:
+    import mlflow
+
+    for path in paths:
+        mlflow.log_artifact(str(path), artifact_dir)
+
+
+def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str]) -> None:
+    """The model as an MLflow model with a signature inferred from `example` (a batch of inputs).
+
+    The pip requirements are given, not inferred: inference reloads the model in a fresh Python
+    process (about 10 s per run here, more than a whole 5-epoch training).
+    """
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, np.asarray(model(example, training=False)))
+    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=pip_requirements)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Import what end-of-run model logging needs in a background thread, while the model trains.
+
+    The first `mlflow.keras.log_model` of a process imports the flavor's modules and `mlflow.pyfunc`
+    (some 0.4 s of pydantic model classes). Training with one TensorFlow thread leaves the
+    interpreter lock and a core free most of the time, so done meanwhile it costs the run next to
+    nothing. A failure only means `log_model` does the imports itself, as before.
+    """
+
+    def work() -> None:
+        try:
+            for module in ("mlflow.keras", "mlflow.pyfunc", "mlflow.models"):
+                importlib.import_module(module)
+        except Exception:
+            log.debug("MLflow warm-up failed; model logging will import what it needs", exc_info=True)
+
+    thread = threading.Thread(target=work, name="mlflow-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def log_evaluation(flat_metrics: Mapping[str, float], written: Iterable[Path]) -> None:
+    """An evaluation's metrics and files into the ACTIVE run (the training run, joined or open)."""
+    log_metrics(flat_metrics)
+    log_files(written, EVAL_ARTIFACT_DIR)

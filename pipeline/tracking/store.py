@@ -1,0 +1,208 @@
+"""A tracking store (SQLite file or server) and the questions the project asks it, in its own words.
+
+Every query goes through one search helper (`Store.runs_in` / `Store.runs_where`), so how an
+experiment is looked up and how many runs a search returns is decided once. Groups of runs (sweep
+and DVC parents) are built on these in `pipeline.tracking.groups`.
+MLflow is imported inside the methods, so stages that never track start fast.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.core.config import TrackingConfig
+from pipeline.core.errors import UserError
+from pipeline.tracking.connect import check_reachable, store_lock
+from pipeline.tracking.tags import (
+    EXPERIMENT_KIND_TAG,
+    FAILED,
+    MODEL_TRAINING_KIND,
+    PARENT_TAG,
+    RUNNING,
+    TAG_ENDED_BECAUSE,
+    TAG_ROLE,
+    tag_is,
+)
+from pipeline.tracking.uri import artifact_location, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+MAX_RESULTS = 10_000
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """One run as the rest of the project sees it: plain dicts, no MLflow types."""
+
+    run_id: str
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+    # Wall-clock seconds from start to end; None while the run is still going.
+    seconds: float | None = None
+    start_ms: int = 0
+
+    @classmethod
+    def of(cls, run: Run) -> TrackedRun:
+        data, info = run.data, run.info
+        seconds = None if info.end_time is None else (info.end_time - info.start_time) / 1000.0
+        return cls(
+            info.run_id, info.status, dict(data.params), dict(data.metrics), dict(data.tags), seconds,
+            info.start_time or 0,
+        )  # fmt: skip
+
+
+class Store:
+    """A tracking store: its experiments, its runs, and the searches the project makes."""
+
+    def __init__(self, uri: str) -> None:
+        """Open the store; a new SQLite store is created and migrated by one process at a time, and
+        a server that does not answer is said to within seconds (see `pipeline.tracking.connect`)."""
+        import mlflow
+
+        check_reachable(uri)
+        self.uri = uri
+        mlflow.set_tracking_uri(uri)
+        with store_lock(uri):  # the client creates (and migrates) a new store
+            self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+
+    @classmethod
+    def open(cls, cfg: TrackingConfig) -> Store:
+        return cls(resolve_tracking_uri(cfg))
+
+    # ------------------------------------------------------------ experiments
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment `name`, created if missing: a model-training experiment, artifacts at
+        the project root. Sweeps started at once into a new store race to create it; the losers use
+        the one the winner made."""
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
+        with store_lock(self.uri):  # on SQLite, one process at a time; a server may still race
+            try:
+                return self.client.create_experiment(name, artifact_location(self.uri), tags=tags)
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.existing_experiment_id(name)
+
+    def model_training_experiment(self, name: str) -> str:
+        """The id of the existing experiment `name`, tagged model-training (older stores lack it)."""
+        exp_id = self.existing_experiment_id(name)
+        if self.client.get_experiment(exp_id).tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        return exp_id
+
+    def existing_experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            raise UserError(f"no MLflow experiment {name!r} in {self.uri}")
+        return found.experiment_id
+
+    def experiment_of(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.experiment_id
+
+    # ------------------------------------------------------------ the one search
+
+    def runs_where(
+        self, experiment_ids: Sequence[str], condition: str, *, newest_first: bool = False,
+        limit: int = MAX_RESULTS,
+    ) -> list[TrackedRun]:  # fmt: skip
+        """The runs of these experiments that meet `condition` (MLflow's search syntax)."""
+        if not experiment_ids:
+            return []
+        found = self.client.search_runs(
+            list(experiment_ids),
+            filter_string=condition,
+            order_by=["attributes.start_time DESC"] if newest_first else None,
+            max_results=limit,
+        )
+        return [TrackedRun.of(run) for run in found]
+
+    def runs_in(
+        self, experiment: str, condition: str, *, newest_first: bool = False, limit: int = MAX_RESULTS,
+        must_exist: bool = False,
+    ) -> list[TrackedRun]:  # fmt: skip
+        """`runs_where` in the experiment named `experiment`: none when it does not exist, or a
+        UserError naming the store when `must_exist`."""
+        if must_exist:
+            return self.runs_where([self.existing_experiment_id(experiment)], condition,
+                                   newest_first=newest_first, limit=limit)  # fmt: skip
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        return self.runs_where([found.experiment_id], condition, newest_first=newest_first, limit=limit)
+
+    # ------------------------------------------------------------ runs
+
+    def run(self, run_id: str) -> TrackedRun:
+        """The run, or a UserError naming the store when it does not exist (a typo, another store)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return TrackedRun.of(self.client.get_run(run_id))
+        except MlflowException:
+            raise UserError(f"no MLflow run {run_id!r} in {self.uri}") from None
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether the run exists here (it may not after `dvc pull` on another machine)."""
+        try:
+            self.run(run_id)
+        except UserError:
+            return False
+        return True
+
+    def child_runs(self, parent_run_id: str) -> list[TrackedRun]:
+        """The runs whose parent is `parent_run_id` (children live in their parent's experiment)."""
+        return self.runs_where([self.experiment_of(parent_run_id)], tag_is(PARENT_TAG, parent_run_id))
+
+    def training_runs(self, experiment: str) -> list[TrackedRun]:
+        """Every training run of an existing experiment (sweep parents left out)."""
+        return self.runs_in(experiment, tag_is(TAG_ROLE, "train"), must_exist=True)
+
+    def sweeps(self, experiment: str) -> list[TrackedRun]:
+        """Every sweep parent run of `experiment`, the most recently started first."""
+        return self.runs_in(experiment, tag_is(TAG_ROLE, "sweep"), newest_first=True)
+
+    def running_runs(self) -> list[TrackedRun]:
+        """Every RUNNING run of the store, in every experiment."""
+        experiments = [e.experiment_id for e in self.client.search_experiments(max_results=MAX_RESULTS)]
+        return self.runs_where(experiments, f"attributes.status = '{RUNNING}'")
+
+    def history(self, run_id: str, keys: Iterable[str]) -> pd.DataFrame | None:
+        """Per-epoch values of `keys` (step = epoch), with an `epoch` column; None if one is missing."""
+        get = self.client.get_metric_history
+        columns = {key: pd.Series({m.step: m.value for m in get(run_id, key)}, dtype=float) for key in keys}
+        if any(series.empty for series in columns.values()):
+            return None
+        history = pd.DataFrame(columns).sort_index().dropna()
+        return history.rename_axis("epoch").reset_index()
+
+    def csv_artifact(self, run_id: str, path: str) -> pd.DataFrame | None:
+        """A CSV the run logged at `path`, or None when it has none."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        if path not in {a.path for a in self.client.list_artifacts(run_id, folder or None)}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_csv(self.client.download_artifacts(run_id, path, tmp))
+
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def end_stale(self, run_id: str, why: str, status: str = FAILED) -> None:
+        """End a run its process can no longer end, saying why in a tag."""
+        self.client.set_tag(run_id, TAG_ENDED_BECAUSE, why)
+        self.client.set_terminated(run_id, status)
