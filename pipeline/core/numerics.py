@@ -34,6 +34,11 @@ def apply(environ: MutableMapping[str, str] = os.environ) -> None:
     environ.update(PINS)
 
 
+def in_force(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process started with every pin set (inherited from a pinned parent, say)."""
+    return all(environ.get(key) == value for key, value in PINS.items())
+
+
 def pins_in_force(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     return {key: environ[key] for key in PINS if key in environ}
 
