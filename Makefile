@@ -29,6 +29,7 @@ install: $(VENV)/.installed-test  ## create .venv and install the project with e
 
 run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -> train -> evaluate -> compare
 	dvc repro
+	@$(PY) -m pipeline.core.environment --write environment.json  # what made these results
 
 test: $(VENV)/.installed-test  ## the test suite
 	$(PY) -m pytest

@@ -71,9 +71,9 @@ def describe(lock_file: Path = LOCK_FILE) -> dict[str, str]:
 
 
 def differences(environments: list[dict[str, str]]) -> dict[str, list[str]]:
-    """The keys whose values differ between environments, with every value seen (sorted)."""
+    """The keys whose values differ between environments, with every value seen (in order)."""
     keys = sorted({key for env in environments for key in env})
-    seen = {key: sorted({env.get(key, "(none)") for env in environments}) for key in keys}
+    seen = {key: list(dict.fromkeys(env.get(key, "(none)") for env in environments)) for key in keys}
     return {key: values for key, values in seen.items() if len(values) > 1}
 
 
@@ -87,8 +87,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.core.environment", description=main.__doc__)
     parser.add_argument("--write", type=Path, help="write the JSON to this file instead of printing it")
+    parser.add_argument("--compare", type=Path, help="print how this environment differs from a JSON file's")
     args = parser.parse_args(argv)
-    text = json.dumps(describe(), indent=2, sort_keys=True) + "\n"
+    here = describe()
+    if args.compare:
+        other = json.loads(args.compare.read_text())
+        found = differences([other, here])
+        for key in found:
+            print(f"{key}: {other.get(key, '(none)')!r} there, {here.get(key, '(none)')!r} here")
+        print("no difference" if not found else f"{len(found)} difference(s)")
+        return 1 if found else 0
+    text = json.dumps(here, indent=2, sort_keys=True) + "\n"
     if args.write:
         write_text_atomic(args.write, text)
     else:
