@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from pipeline.reporting.collect import (
     collect_mlflow,
     latest_sweep,
 )
+from pipeline.reporting.finding import curve_facts, finding_markdown
 from pipeline.reporting.summary import Summary, summarize
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store
@@ -145,6 +147,9 @@ def write_report(summary: Summary, out_dir: Path, source: str) -> Path:
 
 Source: {source}.
 
+{finding_markdown(summary.histories)}
+## Every rate at its last epoch
+
 The dropout rate is the probability of DROPPING a unit (Keras' convention; the paper's p = 1 - rate is
 the probability of keeping it). Each row: mean ± sample std over seeds, `runs` = complete runs behind
 it. Train accuracy is measured with dropout off on the whole training split; the gap is train minus
@@ -170,7 +175,11 @@ MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dr
         for r in summary.incomplete
     ]  # fmt: skip
     rows = [{k: _json_safe(v) for k, v in row.items()} for row in summary.rows]
-    write_json_atomic(out_dir / "comparison.json", {"source": source, "rows": rows, "incomplete": incomplete})
+    facts = [asdict(curve_facts(label, history)) for label, history in summary.histories.items()]
+    write_json_atomic(
+        out_dir / "comparison.json",
+        {"source": source, "finding": facts, "rows": rows, "incomplete": incomplete},
+    )
     curves = learning_curves_table(summary.histories)
     write_text_atomic(out_dir / "learning_curves.csv", curves.to_csv(index=False, float_format="%.6f"))
     return report

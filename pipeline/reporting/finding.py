@@ -88,7 +88,7 @@ def finding_markdown(histories: Mapping[str, pd.DataFrame]) -> str:
     if not facts:
         return "## Finding\n\nNo learning curves to read.\n"
     rows = [
-        "| dropout rate | best epoch | val loss (best) | val loss (last) | rise after best | "
+        "| curve | best epoch | val loss (best) | val loss (last) | rise after best | "
         "val acc (best) | val acc (last) | train - val acc (last) |",
         "|---|---|---|---|---|---|---|---|",
     ]
