@@ -45,10 +45,29 @@ def _cell(row: dict, key: str, decimals: int) -> str:
     return text if std is None else f"{text} ± {std:.{decimals}f}"
 
 
+def render_finding(finding: dict) -> list[str]:
+    """The report's verdict and, per rate, early stopping's epoch against the last one."""
+    lines = [f"**{finding['verdict']}**", ""]
+    lines += [
+        "| dropout rate | val loss lowest at epoch | val loss there | val loss at the end | rise | "
+        "val acc (best epoch) | val acc (end) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in finding["curves"]:
+        lines.append(
+            f"| {c['label'].removeprefix('rate ')} | {c['best_epoch']} | {c['best_val_loss']:.4f} | "
+            f"{c['last_val_loss']:.4f} | {c['rise']:+.0%} | {c['best_val_accuracy']:.4f} | "
+            f"{c['last_val_accuracy']:.4f} |"
+        )
+    return [*lines, "", "At the last epoch, on the test set:", ""]
+
+
 def render(report: dict) -> str:
-    """The Markdown table: one row per dropout rate (mean ± std over seeds when there are several)."""
+    """The finding, then one row per dropout rate (mean ± std over seeds when there are several)."""
     header = ["dropout rate", "runs", *(name for name, _, _ in COLUMNS)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    finding = report.get("finding") or {}
+    lines = render_finding(finding) if finding.get("verdict") else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["rows"]:
         cells = [f"{row['rate']:g}", str(row["n"]), *(_cell(row, key, d) for _, key, d in COLUMNS)]
         lines.append("| " + " | ".join(cells) + " |")

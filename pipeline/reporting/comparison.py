@@ -41,7 +41,7 @@ from pipeline.reporting.collect import (
     collect_mlflow,
     latest_sweep,
 )
-from pipeline.reporting.finding import curve_facts, finding_markdown
+from pipeline.reporting.finding import curve_facts, finding_markdown, verdict
 from pipeline.reporting.summary import Summary, summarize
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store
@@ -175,10 +175,14 @@ MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dr
         for r in summary.incomplete
     ]  # fmt: skip
     rows = [{k: _json_safe(v) for k, v in row.items()} for row in summary.rows]
-    facts = [asdict(curve_facts(label, history)) for label, history in summary.histories.items()]
+    facts = [curve_facts(label, history) for label, history in summary.histories.items()]
+    finding = {
+        "verdict": verdict(facts) if facts else None,
+        "curves": [asdict(f) | {"rise": f.rise} for f in facts],
+    }
     write_json_atomic(
         out_dir / "comparison.json",
-        {"source": source, "finding": facts, "rows": rows, "incomplete": incomplete},
+        {"source": source, "finding": finding, "rows": rows, "incomplete": incomplete},
     )
     curves = learning_curves_table(summary.histories)
     write_text_atomic(out_dir / "learning_curves.csv", curves.to_csv(index=False, float_format="%.6f"))
