@@ -30,7 +30,7 @@ RUN_COLUMNS = (
 MC_PREFIX = "mc_curve_error."
 FINISHED = "FINISHED"
 
-# Srivastava et al., JMLR 15 (2014), Table 2 (MNIST test error, %), as quoted in issue 14.
+# Srivastava et al., JMLR 15 (2014), Table 2 (MNIST test error, %).
 TABLE2 = (
     ("Standard neural net (2x800 logistic), no dropout", 1.60),
     ("Dropout NN, 3x1024 ReLU", 1.25),
@@ -38,7 +38,7 @@ TABLE2 = (
     ("Dropout NN + max-norm, 2x8192 ReLU", 0.95),
 )
 TABLE2_OURS = "Dropout NN + max-norm, 3x1024 ReLU"
-# The paper's qualitative claims for the other figures (Section 7; as quoted in issue 14).
+# The paper's qualitative claims for the other figures (Section 7).
 FIGURE_CLAIMS = {
     "Fig. 9": "test error flat for 0.4 <= p <= 0.8, rising towards both ends",
     "Fig. 10": "no gain at the smallest sizes, a clear gain in the middle, shrinking as data grows",

@@ -17,7 +17,7 @@ input rate, training-set size, net, max-norm) run twice with the same seed count
 (an experiment queued again after it failed, say). A batch's time is its parent's wall-clock time
 (Hydra) or from its first run's start to its last run's end (DVC); none while a run is going.
 
-    MLFLOW_TRACKING_URI=sqlite:////work/paper-runs/mlflow.db python -m pipeline.paper_report
+    MLFLOW_TRACKING_URI=sqlite:///path/to/paper-runs/mlflow.db python -m pipeline.paper_report
 """
 
 from __future__ import annotations
