@@ -113,7 +113,8 @@ def test_saved_png_bytes_depend_on_the_figure_alone(tmp_path: Path):
 
 def test_plots_metrics_and_report_do_not_import_tensorflow():
     probe = (
-        "import sys\nimport pipeline.evaluation.metrics, pipeline.evaluation.plots, pipeline.reporting.comparison\n"
+        "import sys\n"
+        "import pipeline.evaluation.metrics, pipeline.evaluation.plots, pipeline.reporting.comparison\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline.tools import server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
