@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from reaper import tagged
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -111,7 +112,7 @@ async def _look(url: str, screenshot: Path, parents: list[str], children: list[s
 def look_at(url: str, screenshot: Path, parents: list[str], children: list[str] = ()) -> str:
     """Open `url`, wait until every parent run name shows, expand the parents, wait for the children;
     save a screenshot and return the page's text. Raises AssertionError naming what never showed."""
-    profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
+    profile = Path(tempfile.mkdtemp(prefix=tagged("chromium-profile-")))
     browser = subprocess.Popen(
         ["chromium", *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
