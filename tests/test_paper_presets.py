@@ -30,6 +30,9 @@ from pipeline.reporting.paper_report import (
 from pipeline.tracking import client as tracking
 from pipeline.tracking.client import TrackedRun
 
+# Slow tier: the paper presets' sweeps, in miniature.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
     "model.hidden_units=[16]",
