@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from pipeline.tracking import client as tracking
@@ -24,6 +25,7 @@ print(tracking.Store.open(cfg).start_sweep("race", sys.argv[2], [], "hydra", {})
 """
 
 
+@pytest.mark.slow
 def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
