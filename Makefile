@@ -15,6 +15,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # DVC stages call `python` and `dvc`: let them find the project's environment first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
+.PHONY: install run test test-all lock lint format params sweep report ui server server-stop bench clean
+
 $(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo '$(UV_PIN)' > $(VENV)/uv-requirements.txt
@@ -31,8 +33,15 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 	dvc repro
 	@$(PY) -m pipeline.core.environment --write environment.json  # what made these results
 
-test: $(VENV)/.installed-test  ## the test suite
-	$(PY) -m pytest
+# Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,
+# a tracking server) are made once. The fast tier still runs a real `dvc repro`, multirun and MLflow store.
+PYTEST_XDIST := -n auto --dist loadfile
+
+test: $(VENV)/.installed-test  ## the fast test tier (minutes): every test not marked slow
+	$(PY) -m pytest -m "not slow" $(PYTEST_XDIST)
+
+test-all: $(VENV)/.installed-test  ## every test: team scale, paper presets, faults, process kills too (CI)
+	$(PY) -m pytest $(PYTEST_XDIST)
 
 lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml; export it for MLflow Projects
 	$(UV) lock

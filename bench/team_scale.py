@@ -54,7 +54,7 @@ def run_seconds(uri: str) -> float:
 
 
 def main() -> None:
-    from team_fixtures import ray_cluster, tracking_server  # tests/, which workspace puts on sys.path
+    from team_fixtures import ray_cluster, tracking_server  # tests/helpers/, which workspace puts on sys.path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)

@@ -2,7 +2,7 @@
 
 The data goes through the package's own code (the IDX reader in `pipeline.data.preprocess.read_raw`, the
 split in `build_dataset`), real MNIST when a mirror has it, else the tests' synthetic MNIST
-(`tests/synthetic.py`) at full size. Children run with `PYTHONPATH` at this checkout, so they import
+(`tests/helpers/synthetic.py`) at full size. Children run with `PYTHONPATH` at this checkout, so they import
 this checkout's `pipeline` whatever the working directory, and `DROPOUT_LAB_ROOT` at the temp root,
 so their data, `mlflow.db` and `mlartifacts/` stay there.
 """
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's `pipeline`, and tests/synthetic.py
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "helpers")]  # this checkout's `pipeline`, and synthetic.py
 
 from seed_loop import RESULT_PREFIX, emit  # noqa: E402, F401  (re-exported: the seed imports nothing of ours)
 

@@ -8,7 +8,31 @@ import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's and
 from pathlib import Path
 
 import pytest
+import reaper
 from synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
+
+
+# A run stopped by SIGTERM, SIGHUP or Ctrl-C leaves no server, cluster or worker process behind
+# (helpers/reaper.py; tests/test_interrupted_run.py stops real runs to show it).
+def pytest_configure(config: pytest.Config) -> None:
+    worker = hasattr(config, "workerinput")
+    if not worker:
+        reaper.start_run()
+        reaper.add_marker(reaper.run_marker())
+    else:
+        reaper.add_marker(reaper.run_tag())
+    # xdist's option (set before any pytest_configure): this process hands tests to workers.
+    reaper.install_signal_handlers(
+        xdist_controller=not worker and getattr(config.option, "dist", "no") != "no"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    factory = getattr(config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)  # set once a test (or xdist) used it; never made here
+    if basetemp is not None:
+        reaper.add_marker(f"{basetemp}/")
+    reaper.reap()
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from process_runs import SLOW_EPOCHS, make_project, run_stage
 
+# Slow tier: damaged inputs and unreachable servers, each met by a stage run in its own process.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, str, list[str]]:

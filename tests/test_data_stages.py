@@ -74,6 +74,7 @@ def test_the_dvc_way_params_yaml_as_the_config(synthetic_mnist: SyntheticMnist, 
     assert (tmp_path / "data" / "processed" / "mnist.npz").read_bytes() == first, "not reproducible"
 
 
+@pytest.mark.slow
 def test_the_environment_mirror_is_tried_first(synthetic_mnist: SyntheticMnist, tmp_path: Path):
     copy = shutil.copytree(synthetic_mnist.folder, tmp_path / "copy")
     overrides = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
@@ -82,6 +83,7 @@ def test_the_environment_mirror_is_tried_first(synthetic_mnist: SyntheticMnist, 
     assert str(synthetic_mnist.folder) not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_source_failing_is_one_clear_error(synthetic_mnist: SyntheticMnist, tmp_path: Path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -92,15 +94,18 @@ def test_every_source_failing_is_one_clear_error(synthetic_mnist: SyntheticMnist
     assert _raw_files(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["download", "preprocess"])
 def test_a_bad_value_is_refused_with_its_key(stage: str, tmp_path: Path):
     _refused(run_stage(stage, tmp_path, "data.val_fraction=1.5"), "data.val_fraction = 1.5")
 
 
+@pytest.mark.slow
 def test_preprocess_before_download_points_at_download(tmp_path: Path):
     _refused(run_stage("preprocess", tmp_path), "python -m pipeline.download")
 
 
+@pytest.mark.slow
 def test_preprocess_refuses_a_train_size_beyond_the_data(synthetic_mnist: SyntheticMnist, tmp_path: Path):
     shutil.copytree(synthetic_mnist.folder, tmp_path / "data" / "raw" / "mnist")
     _refused(run_stage("preprocess", tmp_path, "data.train_size=161"), "data.train_size = 161")

@@ -26,6 +26,9 @@ from pipeline.reporting.paper import runs_frame, write_paper_report
 from pipeline.reporting.paper_report import latest_preset_runs
 from pipeline.tracking.store import Store
 
+# Slow tier: dvc repro and dvc exp runs of the paper presets, in miniature.
+pytestmark = pytest.mark.slow
+
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
 TINY = ["-S", "model.hidden_units=[16]", "-S", "train.epochs=1"]

@@ -53,6 +53,10 @@ COMMITTED = [
 CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/rate_{r}" for r in RATES)]
 
 
+# The fast tier keeps the whole tiny `dvc repro` (the `reproduced` fixture) and three tests that read
+# its results; the tests that change params, code, clones or queues run in the slow tier.
+
+
 def _run(
     repo: Path, *args: str, ok: bool = True, default_store: bool = False
 ) -> subprocess.CompletedProcess[str]:
@@ -135,6 +139,7 @@ def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
     assert {f"metrics/eval/rate_{r}.json" for r in ("0.0", "0.5")} <= set(files)
 
 
+@pytest.mark.slow
 def test_a_training_param_reruns_training_never_the_data_stages(reproduced: Path):
     repo = reproduced
     params = repo / "params.yaml"
@@ -164,6 +169,7 @@ def _stages_after_editing(repo: Path, module: str) -> set[str]:
     return {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
 
 
+@pytest.mark.slow
 def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrains(reproduced: Path):
     repo = reproduced
     for module in (
@@ -214,6 +220,7 @@ def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):
             assert (repo / name).stat().st_size < 100_000, name
 
 
+@pytest.mark.slow
 def test_readme_exp_examples_give_rows_with_their_own_metrics(reproduced: Path):
     """The README's `dvc exp run` examples, scaled down: each row has its own params and metrics."""
     repo = reproduced
@@ -242,6 +249,7 @@ def test_readme_exp_examples_give_rows_with_their_own_metrics(reproduced: Path):
     assert len(set(accuracies.values())) == 3, accuracies
 
 
+@pytest.mark.slow
 def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp_path: Path):
     repo = reproduced
     rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
@@ -260,6 +268,7 @@ def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp
     assert "val_loss" in html and "predicted" in html  # learning curves and confusion matrices
 
 
+@pytest.mark.slow
 def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
     repo = reproduced
     done = _run(repo, DVC, "exp", "run", "-S", "model.dropout.rate=0.3", ok=False)
@@ -267,6 +276,7 @@ def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
     assert "sweep.rates=[0.3]" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_mlflow_project_train_entry_point_logs_into_its_own_run(reproduced: Path):
     repo = reproduced
     done = _run(
@@ -313,6 +323,7 @@ def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(rep
     assert "report/comparison.md" in logged
 
 
+@pytest.mark.slow
 def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_experiment(reproduced: Path):
     """As a new user types it, without --experiment-name: MLflow puts the entry point's run (the
     sweep's parent) in its Default experiment, so the children and the report must follow it there."""
@@ -333,6 +344,7 @@ def test_mlflow_project_sweep_entry_point_keeps_parent_and_children_in_one_exper
     assert "report/comparison.md" in logged
 
 
+@pytest.mark.slow
 def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_reproduce(reproduced: Path):
     """The default remote (a folder beside the repo, from .dvc/config) shares the cache: no retraining."""
     repo = reproduced
@@ -353,6 +365,7 @@ def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_reproduce(r
         assert (clone / name).read_bytes() == (repo / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_forced_rerun_in_another_clone_reproduces_the_lock_byte_for_byte(reproduced: Path):
     """Same config and seed, another folder and time: every output, models included, has the same
     bytes, so `dvc.lock` and the committed small results do not change."""
@@ -371,6 +384,7 @@ def _queue_idle(repo: Path) -> bool:
     return not any(word in status for word in ("Queued", "Running"))
 
 
+@pytest.mark.slow
 def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reproduced: Path):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: both rows in `dvc exp show`, and every
     training of both in the repo's default MLflow store, although each worker runs in a temporary
@@ -408,6 +422,7 @@ def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reprodu
     assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)
 
 
+@pytest.mark.slow
 def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):
     """`mlflow run -e main` runs `dvc repro`: a changed training param re-runs both trainings, each a
     child of the entry point's run (not the entry point's run itself). Leaves the workspace's DVC

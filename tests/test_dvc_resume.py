@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
 from pipeline.tracking.tags import TAG_RESUMED_FROM, TAG_ROLE
+
+# Slow tier: a dvc repro killed in a train stage, then resumed.
+pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
 # Slow enough per epoch (batches of 4, one step per call) to kill the stage between epochs.

@@ -19,12 +19,12 @@ from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, run_dir_files
 from pipeline.core.params import compose_config
 from pipeline.data.preprocess import ProcessedData
+from pipeline.evaluate import run_evaluation
 from pipeline.evaluation import metrics
 from pipeline.evaluation.evaluate import (
     evaluate_model,
     mc_dropout_passes,
     predict_probs,
-    run_evaluation,
     write_evaluation,
 )
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from browser import look_at
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
@@ -15,6 +16,9 @@ from team_fixtures import free_port, processes_naming
 
 from pipeline.tools import server, ui
 from pipeline.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, TAG_ROLE
+
+# Slow tier: a sweep, then the MLflow UI in headless Chromium.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]

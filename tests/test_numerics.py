@@ -15,7 +15,7 @@ from pipeline.core import numerics
 from pipeline.core.environment import cpu_model_and_flags
 
 ROOT = Path(__file__).resolve().parent.parent
-HELPERS = Path(__file__).resolve().parent
+HELPERS = Path(__file__).resolve().parent / "helpers"
 
 # A short real training (the tests' tiny data, a wider net so products are big enough for the
 # vector kernels to matter); prints the SHA-256 of its weights and NumPy's and OpenBLAS' choice.

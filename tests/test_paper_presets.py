@@ -25,6 +25,9 @@ from pipeline.reporting.paper_report import latest_preset_runs
 from pipeline.tracking.store import TrackedRun
 from pipeline.tracking.tags import TAG_DVC_BASELINE
 
+# Slow tier: the paper presets' sweeps, in miniature.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
     "model.hidden_units=[16]",

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from pipeline.tracking.reconcile import process_start, why_stale
 from pipeline.tracking.store import TrackedRun
 from pipeline.tracking.tags import TAG_ENDED_BECAUSE, TAG_HEARTBEAT, TAG_HOST, TAG_PID, TAG_PROC_START
@@ -56,6 +58,7 @@ def test_a_run_of_another_host_is_judged_by_its_heartbeat():
     assert why_stale(_running({}, start_ms=0), stale_after_s=30, now=now) is None
 
 
+@pytest.mark.slow
 def test_reconcile_ends_a_dead_processs_run_failed_and_says_so(tmp_path):
     """A run left RUNNING by a process that is gone (here: created with a dead pid's identity)."""
     import os

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from pipeline.tracking.tags import TAG_ROLE
@@ -25,6 +26,7 @@ print(start_sweep(Store.open(cfg), "race", sys.argv[2], [], "hydra", {}))
 """
 
 
+@pytest.mark.slow
 def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}

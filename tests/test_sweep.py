@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
@@ -53,6 +54,7 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     assert "report/comparison.md" in report
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_failing_job_ends_its_parent_failed(synthetic_mnist: SyntheticMnist, tmp_path):
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

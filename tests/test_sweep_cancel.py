@@ -10,10 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from process_runs import ROOT, SLOW_EPOCHS, env_for, make_project
 
 from pipeline.tracking.tags import TAG_ROLE
+
+# Slow tier: a multirun cancelled by SIGTERM mid-sweep.
+pytestmark = pytest.mark.slow
 
 
 def _checkpointed_runs(root: Path) -> set[str]:

@@ -20,6 +20,9 @@ from team_fixtures import ROOT, TrackingServer, ray_cluster, tracking_server
 
 from pipeline.tracking.tags import TAG_FINGERPRINT, TAG_ROLE, TAG_SWEEP
 
+# Slow tier: real PostgreSQL + mlflow server, a Ray cluster, sweeps under load (minutes).
+pytestmark = pytest.mark.slow
+
 TINY = ["model.hidden_units=[16]", "eval.mc_samples=3", "tracking.log_model=false"]
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "gap")
 

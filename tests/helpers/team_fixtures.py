@@ -1,7 +1,9 @@
 """Real servers on loopback for the team-scale tests: PostgreSQL + `mlflow server`, a local Ray cluster.
 
-Each is started on free ports in a fresh folder and stopped at the end; stopping checks that no
-process of it is left (found by the folder each one's processes name on their command line).
+Each is started on free ports in a fresh folder and stopped at the end, also when the start itself
+is interrupted; stopping checks that no process of it is left (found by the folder each one's
+processes name on their command line). The folders carry the test run's tag (`reaper.tagged`), so a
+run stopped by a signal kills whatever a finalizer could not stop.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from reaper import tagged
+
 from pipeline.tools import server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -45,7 +49,7 @@ def processes_naming(text: str) -> list[int]:
 
 def public_folder(prefix: str) -> Path:
     """A fresh folder under /tmp that the `postgres` user can traverse (pytest's tmp_path is 0700)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder = Path(tempfile.mkdtemp(prefix=tagged(prefix), dir="/tmp"))
     folder.chmod(0o755)
     return folder
 
@@ -78,11 +82,11 @@ def tracking_server(auth: bool = False) -> Iterator[TrackingServer]:
     env = {**os.environ, "DROPOUT_LAB_SERVER_DIR": str(folder)}
     settings = server.ServerSettings(port=free_port(), pg_port=free_port(), auth=auth)
     argv = ["--port", str(settings.port), "--pg-port", str(settings.pg_port), *(["--auth"] if auth else [])]
-    started = subprocess.run(
-        [sys.executable, "-m", "pipeline.tools.server", "start", *argv],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    try:
+    try:  # an interrupted start may have started PostgreSQL already: stop runs whatever happens
+        started = subprocess.run(
+            [sys.executable, "-m", "pipeline.tools.server", "start", *argv],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
         assert started.returncode == 0, started.stderr
         yield TrackingServer(server.Layout(folder), settings)
     finally:
@@ -104,7 +108,7 @@ def ray_cluster(num_cpus: int = 2) -> Iterator[str]:
 
     The workers get this checkout first on their path, so they run the code under test.
     """
-    temp = public_folder("ray")
+    temp = public_folder("ray-")
     port = free_port()
     argv = [
         str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",

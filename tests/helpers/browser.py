@@ -1,6 +1,6 @@
 """Look at a page in real headless Chromium (Debian's `chromium`), driven over the DevTools protocol.
 
-    python tests/browser.py URL OUT.png [TEXT ...]   # waits for each TEXT, expands runs, screenshots
+    python tests/helpers/browser.py URL OUT.png [TEXT ...]   # waits for each TEXT, expands runs, screenshots
 
 A fresh profile per call, no network beyond the page's own origin, and the browser's whole process
 group stopped at the end.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from reaper import tagged
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -111,7 +112,7 @@ async def _look(url: str, screenshot: Path, parents: list[str], children: list[s
 def look_at(url: str, screenshot: Path, parents: list[str], children: list[str] = ()) -> str:
     """Open `url`, wait until every parent run name shows, expand the parents, wait for the children;
     save a screenshot and return the page's text. Raises AssertionError naming what never showed."""
-    profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
+    profile = Path(tempfile.mkdtemp(prefix=tagged("chromium-profile-")))
     browser = subprocess.Popen(
         ["chromium", *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SKIPPED = ("bench/", "tests/", "metrics/", "plots/", "reports/", "data/", "dvc.lock")
 
 

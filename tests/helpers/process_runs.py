@@ -12,7 +12,7 @@ from pathlib import Path
 
 from synthetic import synthetic_overrides, write_synthetic_mnist
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Small and slow enough per epoch (800 training images, batches of 4, one step per call) that a
 # test can act between epochs.
 SLOW_EPOCHS = [

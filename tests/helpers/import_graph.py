@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "pipeline"
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "pipeline"
 
 
 def _dotted(path: Path) -> str:
