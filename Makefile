@@ -82,11 +82,11 @@ server-stop: $(VENV)/.installed-server  ## stop the tracking server and its Post
 	$(PY) -m pipeline.tools.server stop
 
 bench: install  ## whole-run, pipeline, per-epoch, memory and team-scale benchmarks (about 40 minutes)
-	$(PY) bench/whole_run.py
-	$(PY) bench/pipeline_run.py
-	$(PY) bench/train_speed.py
-	$(PY) bench/memory.py
-	$(PY) bench/team_scale.py
+	$(PY) -m bench.whole_run
+	$(PY) -m bench.pipeline_run
+	$(PY) -m bench.train_speed
+	$(PY) -m bench.memory
+	$(PY) -m bench.team_scale
 
 clean:  ## remove pipeline outputs and Hydra folders (keeps mlflow.db)
 	rm -rf outputs multirun

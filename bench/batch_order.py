@@ -1,23 +1,36 @@
-"""Batch order: Keras' `fit(shuffle=True)` vs `pipeline.training.batches.EpochBatches` (order = f(seed, epoch)).
+"""Batch order: Keras' `fit(shuffle=True)` vs `pipeline.training.batches.EpochBatches` (order by seed, epoch).
 
-    python bench/batch_order.py [--epochs 3]
+    python -m bench.batch_order [--epochs 3] [--rounds 1] [--cpus ''] [--quick]
 
 Each contender trains the default config (conf/) in a fresh process on the same processed data
-(real MNIST when a mirror is found, see workspace.mnist_mirror) and reports seconds per epoch (median,
-epoch 1 included) and peak memory. Resume-exactness needs the stateless order; this shows its cost.
-Timings are noisy on a shared machine: the figures are medians of this one run; nothing is asserted.
+(real MNIST when a mirror is found, see harness.mnist_mirror) and reports seconds per epoch (median
+over every epoch of every round, epoch 1 included) and peak memory; with several rounds the two are
+alternated. Resume-exactness needs the stateless order; this shows its cost. Timings are noisy on a
+shared machine: the figures are medians of this one run; nothing is asserted. `--quick`: 1 epoch.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from workspace import emit, median, prepare_workspace, run_child, settings_for, table
+from bench.harness import (
+    Column,
+    Parser,
+    Result,
+    alternate,
+    emit,
+    largest,
+    median,
+    prepare_workspace,
+    ratio_table,
+    run_child,
+    settings_for,
+    temp_root,
+)
 
 CONTENDERS = ("keras-shuffle", "epoch-batches")
 
@@ -57,33 +70,38 @@ def child(contender: str, epochs: int) -> None:
         batches = EpochBatches(data.x_train, data.y_train, settings.train.batch_size, settings.train.seed)
         model.fit(batches.dataset, shuffle=False, callbacks=[batches.keras_callback(), Timer()],
                   **common)  # fmt: skip
-    emit({"seconds": seconds, "median": median(seconds)})
+    emit({"seconds": seconds})
+
+
+def every_epoch(results: list[Result]) -> list[float]:
+    return [s for r in results for s in r["seconds"]]
+
+
+COLUMNS = [
+    Column("s/epoch (median)", lambda rs: median(every_epoch(rs)), fmt=".3f"),
+    Column("each epoch", lambda rs: " ".join(f"{s:.2f}" for s in every_epoch(rs)), fmt=""),
+    Column("peak MiB", largest("peak_mib"), fmt=".0f"),
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--child", choices=CONTENDERS)
+    parser = Parser(__doc__, defaults={"epochs": 3}, quick={"epochs": 1})
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.epochs)
+        spec = json.loads(args.child)
+        child(spec["contender"], spec["epochs"])
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        workspace = prepare_workspace(Path(tmp))
-        print(f"data: {workspace.source}")
-        results = {
-            name: run_child(
-                [sys.executable, __file__, "--child", name, "--epochs", str(args.epochs)],
-                workspace.env(),
-                workspace.root,
-            )
-            for name in CONTENDERS
-        }
-    rows = [[name, f"{r['median']:.3f}", " ".join(f"{s:.2f}" for s in r["seconds"]), f"{r['peak_mib']:.0f}"]
-            for name, r in results.items()]  # fmt: skip
-    print(table(rows, ["batches", "s/epoch (median)", "each epoch", "peak MiB"]))
-    ratio = results["epoch-batches"]["median"] / results["keras-shuffle"]["median"]
-    print(f"epoch-batches / keras-shuffle: {ratio:.2f}x")
+    with temp_root("batch-order") as tmp:
+        ws = prepare_workspace(Path(tmp))
+        print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} round(s)")
+
+        def contender(name: str):
+            spec = json.dumps({"contender": name, "epochs": args.epochs})
+            argv = [sys.executable, "-m", "bench.batch_order", "--child", spec]
+            return lambda _: run_child(argv, ws.env(), ws.root, args.cpus)
+
+        results = alternate({name: contender(name) for name in CONTENDERS}, range(1, args.rounds + 1))
+    print(ratio_table(results, COLUMNS, [("epoch-batches", "keras-shuffle")], first="batches"))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,40 @@
 """Which speed levers pay off on this machine: each variant in a fresh process, variants alternated.
 
-    python bench/levers.py [--rounds 2] [--epochs 5] [--only NAME ...]
+    python -m bench.levers [--rounds 2] [--epochs 5] [--only NAME ...] [--cpus ''] [--quick]
 
 The model and math are the project's default (784-128-64-10 MLP, dropout 0.5, Adam, sparse
 cross-entropy, batch 32, 48k/12k split); only how the steps run differs. Each variant changes one
 thing from the defaults (steps_per_execution 128, one thread, op determinism, NumPy arrays).
 Reported per variant: the first epoch (it includes tracing), the steady-state epoch (median of
 epochs 2..n) and the best one, the all-in mean (fit wall time / epochs), test accuracy and peak
-memory. Medians over rounds. Exploration only: the targets are judged by train_speed.py.
+memory, medians over rounds; then each variant's ratio to the defaults. Exploration only: the
+targets are judged by bench.train_speed. `--quick`: one round of 2 epochs, the first two variants.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from workspace import emit, machine_line, median, prepare_workspace, run_child, table
+from bench.harness import (
+    Column,
+    Parser,
+    Result,
+    alternate,
+    begin,
+    emit,
+    largest,
+    median,
+    median_of,
+    prepare_workspace,
+    ratio_table,
+    run_child,
+    temp_root,
+)
 
 BASE: dict[str, Any] = {"spe": 128, "threads": 1, "determinism": True, "input": "arrays", "jit": False}
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -115,7 +128,8 @@ def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[s
     """One variant's training, timed per epoch and as a whole."""
     import keras
     import numpy as np
-    from seed_loop import epoch_timer
+
+    from bench.seed_loop import epoch_timer
 
     configure(variant)
     keras.utils.set_random_seed(seed)
@@ -135,64 +149,64 @@ def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[s
     return {"epoch_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": float(accuracy)}
 
 
-def summarize(name: str, results: list[dict[str, Any]]) -> list[Any]:
-    """One table row: medians over rounds."""
-    first = median([r["epoch_seconds"][0] for r in results])
-    steady = median([median(r["epoch_seconds"][1:]) for r in results])
-    all_in = median([r["fit_seconds"] / len(r["epoch_seconds"]) for r in results])
-    accuracy = median([r["test_accuracy"] for r in results])
-    best = min(min(r["epoch_seconds"][1:]) for r in results)
-    memory = max(r["peak_mib"] for r in results)
-    return [
-        name,
-        f"{first:.2f}",
-        f"{steady:.2f}",
-        f"{best:.2f}",
-        f"{all_in:.2f}",
-        f"{accuracy:.4f}",
-        f"{memory:.0f}",
-    ]
+def steady(result: Result) -> float:
+    return median(result["epoch_seconds"][1:])
+
+
+COLUMNS = [
+    Column("epoch 1 s", lambda rs: median(r["epoch_seconds"][0] for r in rs), fmt=".2f"),
+    Column("steady s/epoch", lambda rs: median(steady(r) for r in rs), fmt=".2f"),
+    Column("best epoch s", lambda rs: min(min(r["epoch_seconds"][1:]) for r in rs), fmt=".2f"),
+    Column(
+        "all-in s/epoch", lambda rs: median(r["fit_seconds"] / len(r["epoch_seconds"]) for r in rs), fmt=".2f"
+    ),
+    Column("test acc", median_of("test_accuracy"), fmt=".4f"),
+    Column("peak MB", largest("peak_mib"), fmt=".0f"),
+]
+DEFAULTS = next(iter(VARIANTS))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser = Parser(__doc__, defaults={"rounds": 2, "epochs": 5, "only": list(VARIANTS)},
+                    quick={"epochs": 2, "only": list(VARIANTS)[:2]})  # fmt: skip
     parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         spec = json.loads(args.child)
         emit(child({**BASE, **spec["variant"]}, Path(spec["data"]), spec["epochs"], spec["seed"]))
         return
-    names = args.only or list(VARIANTS)
-    print(f"levers: {machine_line()}")
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (epochs 2..n are the steady state)")
+    begin("levers", args.cpus)
+    with temp_root("levers") as tmp:
         ws = prepare_workspace(Path(tmp))
         print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
-        for round_ in range(args.rounds):
-            for name in names:
+
+        def variant(name: str):
+            def measure(round_: int) -> Result:
                 spec = {
                     "variant": VARIANTS[name],
                     "data": str(ws.raw_npz),
                     "epochs": args.epochs,
-                    "seed": round_ + 1,
+                    "seed": round_,
                 }
-                argv = [sys.executable, __file__, "--child", json.dumps(spec)]
-                results[name].append(run_child(argv, ws.env(), ws.root))
-                print(f"  round {round_ + 1} {name}: {results[name][-1]['epoch_seconds']}", flush=True)
-    header = [
-        "variant",
-        "epoch 1 s",
-        "steady s/epoch",
-        "best epoch s",
-        "all-in s/epoch",
-        "test acc",
-        "peak MB",
-    ]
-    print(table([summarize(name, results[name]) for name in names], header))
+                argv = [sys.executable, "-m", "bench.levers", "--child", json.dumps(spec)]
+                return run_child(argv, ws.env(), ws.root, args.cpus)
+
+            return measure
+
+        results = alternate(
+            {name: variant(name) for name in args.only},
+            range(1, args.rounds + 1),
+            describe=lambda r: str(r["epoch_seconds"]),
+        )
+    ratios = [(name, DEFAULTS) for name in args.only if name != DEFAULTS and DEFAULTS in args.only]
+    print(
+        ratio_table(
+            results, COLUMNS, ratios, first="variant", ratio_label=lambda n, d: f"ratio {n} / defaults"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Peak memory of one training and of a 2-job sweep, as the operating system accounts it.
 
-    python bench/memory.py [--epochs 5]
+    python -m bench.memory [--epochs 5] [--rounds 1] [--cpus ''] [--quick]
 
 (1) `python -m pipeline.train` (default config): its peak RSS from `wait4` (what `/usr/bin/time -v`
     reports as "Maximum resident set size"). Target <= 1.0 GiB.
@@ -8,19 +8,32 @@
     (2 jobs at once, as the default launcher runs them). Every 0.1 s the process tree is read from
     /proc: each process's own peak (VmHWM, kept by the kernel) and the tree's current total RSS.
     Reported: the sum over processes of their peaks (target <= 2.2 GiB) and the largest total
-    seen at one moment. Nothing is asserted.
+    seen at one moment. With several rounds (1) and (2) alternate and the largest of each is
+    reported. Nothing is asserted. `--quick`: 1 epoch.
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from workspace import Workspace, machine_line, prepare_workspace, run_child, table, verdict
+from bench.harness import (
+    Parser,
+    Result,
+    Workspace,
+    alternate,
+    begin,
+    end,
+    largest,
+    prepare_workspace,
+    run_child,
+    table,
+    taskset,
+    temp_root,
+    verdict,
+)
 
 TARGET_ONE_MIB = 1024
 TARGET_SWEEP_MIB = 2.2 * 1024
@@ -60,9 +73,10 @@ def descendants(root: int) -> list[int]:
     return tree
 
 
-def sampled_tree(argv: list[str], ws: Workspace) -> dict[str, float]:
+def sampled_tree(argv: list[str], ws: Workspace) -> Result:
     """Run `argv`; sample its process tree until it exits; per-process peaks and the total's peak."""
     log = ws.root / "sweep.log"
+    start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(argv, cwd=ws.root, env=ws.env(), stdout=out, stderr=subprocess.STDOUT)
     peaks: dict[int, int] = {}
@@ -79,6 +93,7 @@ def sampled_tree(argv: list[str], ws: Workspace) -> dict[str, float]:
             total += rss
         total_peak = max(total_peak, total)
         time.sleep(0.1)
+    wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"sweep failed:\n{log.read_text()[-3000:]}")
     for pid, kib in sorted(peaks.items(), key=lambda item: -item[1]):
@@ -87,37 +102,59 @@ def sampled_tree(argv: list[str], ws: Workspace) -> dict[str, float]:
         "sum_of_peaks": sum(peaks.values()) / 1024,
         "total_peak": total_peak / 1024,
         "processes": len(peaks),
+        "wall": wall,
     }
 
 
+def describe(result: Result) -> str:
+    if "processes" in result:
+        peaks = f"sum of {result['processes']} processes' peaks {result['sum_of_peaks']:.0f} MiB"
+        return f"{result['wall']:.1f} s, {peaks}"
+    return f"{result['wall']:.1f} s, peak {result['peak_mib']:.0f} MiB"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser = Parser(__doc__, defaults={"epochs": 5}, quick={"epochs": 1})
     args = parser.parse_args()
-    print(f"memory: {machine_line()}")
-    with tempfile.TemporaryDirectory(prefix="dropout-lab-memory-") as tmp:
+    begin("memory", args.cpus)
+    with temp_root("memory") as tmp:
         ws = prepare_workspace(Path(tmp))
         print(f"data: {ws.source}; {args.epochs} epochs")
-        train = [sys.executable, "-m", "pipeline.train"]
+        train = [*taskset(args.cpus), sys.executable, "-m", "pipeline.train"]
         config = [*ws.overrides, f"train.epochs={args.epochs}"]
-        one = run_child([*train, *config, f"hydra.run.dir={ws.root / 'outputs'}"], ws.env(), ws.root)
-        print(f"  one training: {one['peak_mib']:.0f} MiB peak, {one['wall']:.1f} s")
-        print("  2-job sweep (rates 0 and 0.5), per process:")
-        sweep = sampled_tree(
-            [*train, "-m", *config, "model.dropout.rate=0,0.5", f"hydra.sweep.dir={ws.root / 'multirun'}"], ws
+
+        def one(round_: int) -> Result:
+            run_dir = ws.root / "outputs" / str(round_)
+            return run_child([*train, *config, f"hydra.run.dir={run_dir}"], ws.env(), ws.root)
+
+        def sweep(round_: int) -> Result:
+            print("  2-job sweep (rates 0 and 0.5), per process:")
+            sweep_dir = ws.root / "multirun" / str(round_)
+            rates = "model.dropout.rate=0,0.5"
+            return sampled_tree([*train, "-m", *config, rates, f"hydra.sweep.dir={sweep_dir}"], ws)
+
+        results = alternate(
+            {"one training": one, "2-job sweep": sweep},
+            range(1, args.rounds + 1),
+            describe=describe,
         )
+    peak = largest("peak_mib")(results["one training"])
+    sum_of_peaks = largest("sum_of_peaks")(results["2-job sweep"])
+    total_peak = largest("total_peak")(results["2-job sweep"])
+    processes = largest("processes")(results["2-job sweep"])
     rows = [
-        ["one training: peak RSS (wait4)", f"{one['peak_mib']:.0f}", f"{TARGET_ONE_MIB}"],
-        [f"2-job sweep: sum of {sweep['processes']} processes' peaks", f"{sweep['sum_of_peaks']:.0f}",
-         f"{TARGET_SWEEP_MIB:.0f}"],
-        ["2-job sweep: largest total at one moment", f"{sweep['total_peak']:.0f}", ""],
-    ]  # fmt: skip
+        ["one training: peak RSS (wait4)", f"{peak:.0f}", f"{TARGET_ONE_MIB}"],
+        [
+            f"2-job sweep: sum of {processes} processes' peaks",
+            f"{sum_of_peaks:.0f}",
+            f"{TARGET_SWEEP_MIB:.0f}",
+        ],
+        ["2-job sweep: largest total at one moment", f"{total_peak:.0f}", ""],
+    ]
     print("\n" + table(rows, ["measure", "MiB", "target MiB"]))
-    print(f"\n{verdict(one['peak_mib'] <= TARGET_ONE_MIB)}  one training {one['peak_mib']:.0f} MiB")
-    print(
-        f"{verdict(sweep['sum_of_peaks'] <= TARGET_SWEEP_MIB)}  2-job sweep {sweep['sum_of_peaks']:.0f} MiB"
-    )
-    print(f"end: {machine_line()}")
+    print(f"\n{verdict(peak <= TARGET_ONE_MIB)}  one training {peak:.0f} MiB")
+    print(f"{verdict(sum_of_peaks <= TARGET_SWEEP_MIB)}  2-job sweep {sum_of_peaks:.0f} MiB")
+    end()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The seed notebook's training loop, as written there: the baseline every speed-up is measured against.
 
     python bench/seed_loop.py --data raw.npz [--seed 1] [--epochs 5] [--rate 0.5]
+    python -m bench.seed_loop ...  (the same)
 
 Plain `model.fit` with one-hot labels, batch 32, `validation_split=0.2`, TensorFlow's default threads,
 no determinism, no `steps_per_execution`. The only additions: a seed (so accuracies can be averaged
 over seeds), the dropout rate as a parameter (for sweeps; 0.5 as in the notebook), and timing.
-Prints one result line (see `emit`). Imports nothing of the project, so its start-up is the notebook's.
+Prints one result line (see `emit`). Imports nothing of the project, so its start-up is the notebook's;
+the benchmarks run it as a file (`harness.SEED_SCRIPT`) for the same reason.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Sweep speed: 4 trainings one after another in the seed's style vs the project's Hydra sweep.
 
-    python bench/sweep_speed.py [--quick] [--epochs 5] [--rounds 2]
+    python -m bench.sweep_speed [--quick] [--epochs 5] [--rounds 2] [--cpus '']
 
   (i)  sequential: the seed notebook's loop (bench/seed_loop.py) once per run, each a fresh
        `python` process, one after another: TensorFlow's default threads, no tracking;
@@ -9,43 +9,53 @@
        with everything a real sweep does: MLflow parent + child runs, evaluation, files, report.
 Same 4 configs (rates 0 and 0.5 x seeds 1 and 2), same data, alternated (i), (ii) per round, in a
 temp project root and MLflow store. Prints wall times, the ratio (ii)/(i) and PASS/FAIL (<= 0.6).
+`--quick`: one round of 2 epochs.
 """
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from workspace import Workspace, machine_line, median, prepare_workspace, run_child, table, verdict
+from bench.harness import (
+    SEED_SCRIPT,
+    Column,
+    Parser,
+    Result,
+    Workspace,
+    alternate,
+    begin,
+    each,
+    end,
+    median,
+    median_of,
+    prepare_workspace,
+    ratio_table,
+    run_child,
+    temp_root,
+    verdict,
+)
 
-HERE = Path(__file__).resolve().parent
 RATES = (0.0, 0.5)
 SEEDS = (1, 2)
 TARGET_RATIO = 0.6
+COLUMNS = [Column("median wall s", median_of("wall")), Column("per round", each("wall"), fmt="")]
 
 
-def sequential(workspace: Workspace, epochs: int) -> tuple[float, list[float]]:
+def sequential(workspace: Workspace, epochs: int, cpus: str) -> Result:
     """(i): the seed loop once per config, one process after another; total and per-run wall time."""
-    walls = []
-    for rate in RATES:
-        for seed in SEEDS:
-            start = time.perf_counter()
-            argv = [
-                sys.executable,
-                str(HERE / "seed_loop.py"),
-                f"--data={workspace.raw_npz}",
-                f"--seed={seed}",
-            ]
-            run_child([*argv, f"--rate={rate}", f"--epochs={epochs}"], workspace.env(), workspace.root)
-            walls.append(time.perf_counter() - start)
-    return sum(walls), walls
+    seed_loop = [sys.executable, SEED_SCRIPT, f"--data={workspace.raw_npz}", f"--epochs={epochs}"]
+    walls = [
+        run_child([*seed_loop, f"--seed={seed}", f"--rate={rate}"], workspace.env(), workspace.root, cpus)[
+            "wall"
+        ]
+        for rate in RATES
+        for seed in SEEDS
+    ]
+    return {"wall": sum(walls), "runs": walls}
 
 
-def sweep(workspace: Workspace, epochs: int, round_: int) -> float:
+def sweep(workspace: Workspace, epochs: int, round_: int, cpus: str) -> Result:
     """(ii): the project's Hydra multirun with its default launcher; its wall time."""
     overrides = [
         *workspace.overrides,
@@ -55,26 +65,16 @@ def sweep(workspace: Workspace, epochs: int, round_: int) -> float:
         f"train.epochs={epochs}",
         f"hydra.sweep.dir={workspace.root / 'multirun' / str(round_)}",
     ]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline.train", *overrides],
-        cwd=workspace.root,
-        env=workspace.env(),
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_child(
+        [sys.executable, "-m", "pipeline.train", *overrides], workspace.env(), workspace.root, cpus
     )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"sweep failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return wall
 
 
 def sweep_runs(workspace: Workspace) -> list[dict[str, float | str]]:
     """What the sweeps left in MLflow: each training run's status, duration and median epoch time."""
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workspace.root / 'mlflow.db'}")
+    client = mlflow.MlflowClient(tracking_uri=workspace.tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     role = "tags.`dropout_lab.role` = 'train'"
     runs = client.search_runs(experiments, filter_string=role, max_results=1000)
@@ -89,46 +89,36 @@ def sweep_runs(workspace: Workspace) -> list[dict[str, float | str]]:
     ]
 
 
+def describe(result: Result) -> str:
+    runs = f" (runs: {', '.join(f'{w:.1f}' for w in result['runs'])})" if "runs" in result else ""
+    return f"{result['wall']:.1f} s{runs}"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, one round")
-    parser.add_argument("--epochs", type=int, help="epochs per run (default 5; 2 with --quick)")
-    parser.add_argument("--rounds", type=int, help="rounds of (i), (ii) (default 2; 1 with --quick)")
+    parser = Parser(__doc__, defaults={"rounds": 2, "epochs": 5}, quick={"epochs": 2})
     args = parser.parse_args()
-    epochs = args.epochs or (2 if args.quick else 5)
-    rounds = args.rounds or (1 if args.quick else 2)
-    print(f"sweep_speed: {machine_line()}")
-    results: dict[str, list[float]] = {"i": [], "ii": []}
-    with tempfile.TemporaryDirectory(prefix="dropout-lab-sweep-") as tmp:
+    begin("sweep_speed", args.cpus)
+    with temp_root("sweep") as tmp:
         workspace = prepare_workspace(Path(tmp))
-        print(f"data: {workspace.source}; 4 runs (rates {RATES} x seeds {SEEDS}), {epochs} epochs each")
-        for round_ in range(1, rounds + 1):
-            total, walls = sequential(workspace, epochs)
-            results["i"].append(total)
-            each = ", ".join(f"{w:.1f}" for w in walls)
-            print(f"  round {round_} (i) sequential: {total:.1f} s (runs: {each})")
-            results["ii"].append(sweep(workspace, epochs, round_))
-            print(f"  round {round_} (ii) sweep:      {results['ii'][-1]:.1f} s", flush=True)
+        print(f"data: {workspace.source}; 4 runs (rates {RATES} x seeds {SEEDS}), {args.epochs} epochs each")
+        contenders = {
+            "i": lambda _: sequential(workspace, args.epochs, args.cpus),
+            "ii": lambda round_: sweep(workspace, args.epochs, round_, args.cpus),
+        }
+        results = alternate(contenders, range(1, args.rounds + 1), describe=describe)
         runs = sweep_runs(workspace)
-    seq, par = median(results["i"]), median(results["ii"])
+    labels = {"i": "(i) 4 seed-style runs, one after another", "ii": "(ii) project sweep, joblib n_jobs=2"}
+    print("\n" + ratio_table(results, COLUMNS, [("ii", "i")], labels))
+    ratio = median_of("wall")(results["ii"]) / median_of("wall")(results["i"])
     finished = sum(r["status"] == "FINISHED" for r in runs)
-    rows = [
-        [
-            "(i) 4 seed-style runs, one after another",
-            f"{seq:.1f}",
-            " ".join(f"{t:.1f}" for t in results["i"]),
-        ],
-        ["(ii) project sweep, joblib n_jobs=2", f"{par:.1f}", " ".join(f"{t:.1f}" for t in results["ii"])],
-        ["ratio (ii)/(i)", f"{par / seq:.3f}", ""],
-    ]
-    print("\n" + table(rows, ["contender", "median wall s", "per round"]))
     job_seconds = median([float(r["seconds"]) for r in runs])
     epoch_seconds = median([float(r["epoch"]) for r in runs])
     print(f"sweep's training runs in MLflow: {finished}/{len(runs)} FINISHED, {job_seconds:.1f} s a run")
     print(f"(training, evaluation, logging); {epoch_seconds:.2f} s an epoch with 2 jobs sharing 2 cores")
-    ok = verdict(par / seq <= TARGET_RATIO)
-    print(f"\n{ok}  sweep: wall (ii)/(i) = {par / seq:.3f} (target <= {TARGET_RATIO})")
-    print(f"end: {machine_line()}")
+    print(
+        f"\n{verdict(ratio <= TARGET_RATIO)}  sweep: wall (ii)/(i) = {ratio:.3f} (target <= {TARGET_RATIO})"
+    )
+    end()
 
 
 if __name__ == "__main__":

@@ -1,50 +1,59 @@
 """Team scale: the same sweep on the Ray launcher vs joblib, and into the tracking server vs SQLite.
 
-    python bench/team_scale.py [--epochs 3]
+    python -m bench.team_scale [--epochs 3] [--rounds 1] [--cpus ''] [--quick]
 
-One sweep of 4 trainings (dropout rates 0 and 0.5 x seeds 1 and 2) three times, one run each:
+One sweep of 4 trainings (dropout rates 0 and 0.5 x seeds 1 and 2) three ways, alternated per round:
   (a) joblib launcher (n_jobs 2)           -> embedded SQLite store  (the default)
   (b) Ray launcher on a local cluster      -> embedded SQLite store  (`ray start --head --num-cpus 2`)
   (c) joblib launcher (n_jobs 2)           -> `make server` (PostgreSQL + mlflow server, loopback)
 Prints wall times and the ratios (b)/(a) (sweep throughput, Ray vs joblib on this machine) and
 (c)/(a) (logging through the server vs SQLite), plus each sweep's MLflow seconds per training run.
-The Ray cluster and the server are started before and stopped after the timed sweeps (not timed).
+The Ray cluster and the server are started before the first timed sweep and stopped after the last
+(not timed), so every contender runs beside the same idle services. `--quick`: one round of 1 epoch.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
+import statistics
 import sys
-import tempfile
-import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from workspace import REPO, Workspace, machine_line, prepare_store, prepare_workspace, table
+from bench.harness import (
+    REPO,
+    Column,
+    Parser,
+    Result,
+    Workspace,
+    alternate,
+    begin,
+    end,
+    median_of,
+    prepare_store,
+    prepare_workspace,
+    ratio_table,
+    run_child,
+    temp_root,
+    tests_on_path,
+)
 
-# No model logging: it keeps the sweeps short (bench/README.md's figures were measured so); everything
+# No model logging: it keeps the sweeps short (the README's figures were measured so); everything
 # else a run logs (params, epochs, evaluation, artifacts, the report) is timed.
 GRID = ["model.dropout.rate=0,0.5", "train.seed=1,2", "tracking.log_model=false"]
+COLUMNS = [Column("wall s", median_of("wall")), Column("median s a run", median_of("per_run"))]
 
 
-def sweep(workspace: Workspace, uri: str, name: str, epochs: int, *launcher: str) -> float:
-    """One `python -m pipeline.train -m` sweep; its wall time (fails loudly)."""
+def sweep(workspace: Workspace, uri: str, name: str, epochs: int, cpus: str, *launcher: str) -> Result:
+    """One `python -m pipeline.train -m` sweep logging to `uri`; its wall time and its runs' median
+    duration in the store. Run from the checkout: Ray's workers import `pipeline` from there."""
     argv = [sys.executable, "-m", "pipeline.train", "-m", *GRID, f"train.epochs={epochs}", *launcher]
     argv.append(f"hydra.sweep.dir={workspace.root / 'multirun' / name}")
-    env = {**os.environ, **workspace.env(), "MLFLOW_TRACKING_URI": uri}
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"sweep {name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return wall
+    result = run_child(argv, {**workspace.env(), "MLFLOW_TRACKING_URI": uri}, REPO, cpus)
+    return {**result, "per_run": run_seconds(uri)}
 
 
 def run_seconds(uri: str) -> float:
     """Median duration of the training runs in the store (training, evaluation, logging)."""
-    import statistics
-
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -54,47 +63,34 @@ def run_seconds(uri: str) -> float:
 
 
 def main() -> None:
-    from team_fixtures import ray_cluster, tracking_server  # tests/helpers/, which workspace puts on sys.path
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser = Parser(__doc__, defaults={"epochs": 3}, quick={"epochs": 1})
     args = parser.parse_args()
-    print(f"team_scale: {machine_line()}")
-    with tempfile.TemporaryDirectory(prefix="dropout-lab-team-") as tmp:
+    tests_on_path()
+    from team_fixtures import ray_cluster, tracking_server
+
+    begin("team_scale", args.cpus)
+    with temp_root("team") as tmp, ExitStack() as services:
         workspace = prepare_workspace(Path(tmp))
         print(f"data: {workspace.source}; 4 runs, {args.epochs} epochs each")
         ray_uri = f"sqlite:///{Path(tmp) / 'ray.db'}"
         prepare_store(ray_uri, Path(tmp) / "ray-artifacts")
-        walls, per_run = {}, {}
-        walls["a"] = sweep(workspace, workspace.tracking_uri, "joblib", args.epochs)
-        per_run["a"] = run_seconds(workspace.tracking_uri)
-        print(f"  (a) joblib -> SQLite: {walls['a']:.1f} s", flush=True)
-        with ray_cluster(num_cpus=2) as address:
-            ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
-            walls["b"] = sweep(workspace, ray_uri, "ray", args.epochs, *ray)
-        per_run["b"] = run_seconds(ray_uri)
-        print(f"  (b) Ray    -> SQLite: {walls['b']:.1f} s", flush=True)
-        with tracking_server() as running:
-            walls["c"] = sweep(workspace, running.url, "server", args.epochs)
-            per_run["c"] = run_seconds(running.url)
-        print(f"  (c) joblib -> server: {walls['c']:.1f} s", flush=True)
-    rows = [
-        ["(a) joblib n_jobs=2 -> SQLite", f"{walls['a']:.1f}", f"{per_run['a']:.1f}"],
-        ["(b) Ray, 1 CPU a job -> SQLite", f"{walls['b']:.1f}", f"{per_run['b']:.1f}"],
-        ["(c) joblib n_jobs=2 -> tracking server", f"{walls['c']:.1f}", f"{per_run['c']:.1f}"],
-        [
-            "ratio (b)/(a): Ray vs joblib",
-            f"{walls['b'] / walls['a']:.3f}",
-            f"{per_run['b'] / per_run['a']:.3f}",
-        ],
-        [
-            "ratio (c)/(a): server vs SQLite",
-            f"{walls['c'] / walls['a']:.3f}",
-            f"{per_run['c'] / per_run['a']:.3f}",
-        ],
-    ]
-    print("\n" + table(rows, ["sweep of 4 trainings", "wall s", "median s a run"]))
-    print(f"load average {os.getloadavg()[0]:.2f} at end; python bench/team_scale.py --epochs {args.epochs}")
+        address = services.enter_context(ray_cluster(num_cpus=2))
+        server = services.enter_context(tracking_server())
+        ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
+        contenders = {
+            "a": lambda r: sweep(workspace, workspace.tracking_uri, f"joblib-{r}", args.epochs, args.cpus),
+            "b": lambda r: sweep(workspace, ray_uri, f"ray-{r}", args.epochs, args.cpus, *ray),
+            "c": lambda r: sweep(workspace, server.url, f"server-{r}", args.epochs, args.cpus),
+        }
+        results = alternate(contenders, range(1, args.rounds + 1))
+    labels = {
+        "a": "(a) joblib n_jobs=2 -> SQLite",
+        "b": "(b) Ray, 1 CPU a job -> SQLite",
+        "c": "(c) joblib n_jobs=2 -> tracking server",
+    }
+    ratios = [("b", "a", "Ray vs joblib"), ("c", "a", "server vs SQLite")]
+    print("\n" + ratio_table(results, COLUMNS, ratios, labels, first="sweep of 4 trainings"))
+    end()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where the time of one `python -m pipeline.train` goes: a timeline of one whole process.
 
-    python bench/timeline.py [--runs 1] [--cpus 0] [-- hydra overrides ...]
+    python -m bench.timeline [--rounds 1] [--cpus 0] [--epochs N] [--quick] [-- hydra overrides ...]
 
 Runs the training stage in a fresh process (default config: 5 epochs, evaluation with MC dropout,
 MLflow logging, model logged) on real MNIST in a temp project root and MLflow store, and stamps the
@@ -9,11 +9,11 @@ epoch's end, `fit`'s end, evaluation, model logging, the MLflow run's end, the r
 the last `atexit` handler, and (seen by this parent) the process's exit. The stamps come from hooks
 installed before anything is imported: a module is patched the moment it is loaded, so the code runs
 as it does under `python -m pipeline.train`. Peak RSS is the OS's (`wait4`). Nothing is asserted.
+`--rounds` runs it that many times (medians per phase); `--quick`: one run of 1 epoch.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import functools
 import importlib.abc
@@ -21,14 +21,22 @@ import importlib.util
 import json
 import os
 import runpy
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from workspace import REPO, Workspace, machine_line, median, prepare_workspace, table, taskset
+from bench.harness import (
+    REPO,
+    Parser,
+    Workspace,
+    begin,
+    median,
+    prepare_workspace,
+    run_child,
+    table,
+    temp_root,
+)
 
 # Top-level packages whose import is worth a line: time from the first import of the package to
 # the end of its `__init__` (inclusive of what it imports; keras includes TensorFlow).
@@ -37,9 +45,9 @@ IMPORTS = ("hydra", "pydantic", "pandas", "tensorflow", "keras", "mlflow", "sqla
 CALLS: dict[str, tuple[str, ...]] = {
     "keras.src.backend.tensorflow.trainer": ("TensorFlowTrainer.fit",),
     "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
-    "pipeline.evaluation.evaluate": ("evaluate_model", "write_evaluation", "log_evaluation"),
+    "pipeline.evaluation.evaluate": ("evaluate_model", "write_evaluation"),
     "pipeline.train": ("write_outputs", "log_outputs"),
-    "pipeline.tracking.record": ("log_keras_model",),
+    "pipeline.tracking.record": ("log_keras_model", "log_evaluation"),
     "mlflow.tracking.fluent": ("end_run",),
     "pipeline.core.quick_exit": ("exit_without_teardown",),
 }
@@ -144,21 +152,21 @@ def child(stamp_file: Path, overrides: list[str]) -> None:
 def run_once(ws: Workspace, overrides: list[str], cpus: str | None, index: int) -> dict[str, Any]:
     """One whole training process; its stamps relative to its spawn, its exit and peak RSS."""
     stamp_file = ws.root / f"stamps-{index}.json"
-    child_args = ["--child", str(stamp_file), "--", *ws.overrides, *overrides]
-    argv = [*taskset(cpus), sys.executable, __file__, *child_args]
-    spawned = time.time()
-    proc = subprocess.Popen(
-        argv, cwd=ws.root, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    exited = time.time()
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if status != 0 or not stamp_file.exists():
-        raise RuntimeError(f"training failed (status {status}):\n{stderr[-3000:]}")
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.timeline",
+        "--child",
+        str(stamp_file),
+        "--",
+        *ws.overrides,
+        *overrides,
+    ]
+    run = run_child(argv, ws.env(), ws.root, cpus)
     stamps = json.loads(stamp_file.read_text())
-    marks = [(name, at - spawned) for name, at in stamps["marks"]]
+    marks = [(name, at - run["started"]) for name, at in stamps["marks"]]
     memory = [(name, mib) for name, mib in stamps["memory"]]
-    return {"marks": marks, "memory": memory, "exit": exited - spawned, "peak_mib": usage.ru_maxrss / 1024}
+    return {"marks": marks, "memory": memory, "exit": run["wall"], "peak_mib": run["peak_mib"]}
 
 
 def first(marks: list[tuple[str, float]], name: str) -> float | None:
@@ -224,20 +232,18 @@ def memory_lines(run: dict[str, Any]) -> list[list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--cpus", default="0", help="taskset CPU list ('' = no pinning)")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser = Parser(__doc__, cpus="0", quick={"epochs": 1})
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for pipeline.train")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.overrides)
+        child(Path(args.child), args.overrides)
         return
-    print(f"timeline: {machine_line()}; pinned to CPUs {args.cpus or 'all'}")
-    with tempfile.TemporaryDirectory(prefix="dropout-lab-timeline-") as tmp:
+    overrides = [*([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
+    begin("timeline", args.cpus)
+    with temp_root("timeline") as tmp:
         ws = prepare_workspace(Path(tmp))
         print(f"data: {ws.source}")
-        runs = [run_once(ws, args.overrides, args.cpus, i) for i in range(args.runs)]
+        runs = [run_once(ws, overrides, args.cpus, i) for i in range(args.rounds)]
     all_phases = [phases(run) for run in runs]
     rows = [
         [name, *(f"{p[name]:.2f}" for p in all_phases), f"{median([p[name] for p in all_phases]):.2f}"]

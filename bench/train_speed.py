@@ -1,36 +1,42 @@
 """Per-epoch speed: the seed notebook's Keras loop vs the project's own training, on the same data.
 
-    python bench/train_speed.py [--quick] [--epochs 5] [--seeds 1 2 3] [--cpus 0]
+    python -m bench.train_speed [--quick] [--epochs 5] [--rounds 3 | --seeds 1 2 3] [--cpus 0]
 
-In one run, alternating a, b for each seed, every run in a fresh process pinned to `--cpus`:
+In one run, alternating a, b for each seed (round r: seed r, unless --seeds names them), every run
+in a fresh process pinned to `--cpus`:
   (a) the seed notebook's loop as written there (bench/seed_loop.py),
   (b) the project's `pipeline.training.loop.build_and_fit` on the default config composed from conf/,
 and prints seconds per epoch (median, epoch 1 included, and more views), the ratio b/a (target
 <= 0.33), test accuracies (target: within 0.3 points over >= 3 seeds) and PASS/FAIL. Whole
-processes are compared by bench/whole_run.py, memory by bench/memory.py. Nothing is asserted.
+processes are compared by bench.whole_run, memory by bench.memory. Nothing is asserted.
+`--quick`: one seed, 2 epochs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from workspace import (
+from bench.harness import (
     SEED_SCRIPT,
+    Column,
+    Parser,
+    Result,
     Workspace,
+    alternate,
+    begin,
     emit,
-    machine_line,
+    end,
     median,
+    median_of,
     prepare_workspace,
+    ratio_table,
     run_child,
     settings_for,
-    table,
-    taskset,
+    temp_root,
     verdict,
 )
 
@@ -81,19 +87,19 @@ def child_project(seed: int, epochs: int, overrides: list[str]) -> dict[str, Any
 # --- parent --------------------------------------------------------------------------------------------
 
 
-def run_all(ws: Workspace, seeds: list[int], epochs: int, cpus: str) -> dict[str, list[dict]]:
+def run_all(ws: Workspace, seeds: list[int], epochs: int, cpus: str) -> dict[str, list[Result]]:
     """a, b per seed, alternating, each in a fresh process; prints progress as it goes."""
-    results: dict[str, list[dict]] = {"a": [], "b": []}
-    for seed in seeds:
+    seed_loop = [sys.executable, SEED_SCRIPT, f"--data={ws.raw_npz}", f"--epochs={epochs}"]
+
+    def project(seed: int) -> list[str]:
         spec = {"seed": seed, "epochs": epochs, "overrides": ws.overrides}
-        runs = {
-            "a": [str(SEED_SCRIPT), f"--data={ws.raw_npz}", f"--seed={seed}", f"--epochs={epochs}"],
-            "b": [__file__, "--child", json.dumps(spec)],
-        }
-        for key, argv in runs.items():
-            results[key].append(run_child([*taskset(cpus), sys.executable, *argv], ws.env(), ws.root))
-            print(f"  seed {seed} {key}: {brief(results[key][-1])}", flush=True)
-    return results
+        return [sys.executable, "-m", "bench.train_speed", "--child", json.dumps(spec)]
+
+    contenders = {
+        "a": lambda seed: run_child([*seed_loop, f"--seed={seed}"], ws.env(), ws.root, cpus),
+        "b": lambda seed: run_child(project(seed), ws.env(), ws.root, cpus),
+    }
+    return alternate(contenders, seeds, describe=brief, label="seed")
 
 
 def brief(result: dict[str, Any]) -> str:
@@ -101,7 +107,10 @@ def brief(result: dict[str, Any]) -> str:
     return f"epochs [{epochs}] s, test acc {result['test_accuracy']:.4f}, peak {result['peak_mib']:.0f} MiB"
 
 
-def speed_views(runs: list[dict[str, Any]]) -> dict[str, float]:
+VIEWS = ("median", "first", "steady", "all_in")
+
+
+def speed_views(runs: list[Result]) -> dict[str, float]:
     """Seconds per epoch, several ways; `median` (all epochs, epoch 1 included) is the target's."""
     all_epochs = [s for r in runs for s in r["epoch_seconds"]]
     return {
@@ -112,52 +121,41 @@ def speed_views(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-VIEWS = ("median", "first", "steady", "all_in")
-
-
-def mean_accuracy(runs: list[dict[str, Any]]) -> float:
+def mean_accuracy(runs: list[Result]) -> float:
     return sum(r["test_accuracy"] for r in runs) / len(runs)
 
 
-def speed_row(label: str, runs: list[dict[str, Any]]) -> list[str]:
-    views = speed_views(runs)
-    return [
-        label,
-        *(f"{views[key]:.2f}" for key in VIEWS),
-        " ".join(f"{r['test_accuracy']:.4f}" for r in runs),
-        f"{mean_accuracy(runs):.4f}",
-        f"{median([r['wall'] for r in runs]):.1f}",
-    ]
+def points(b: float, a: float) -> str:
+    """The accuracy column's ratio row: the difference, in percentage points."""
+    return f"{100 * (b - a):+.2f} pts"
 
 
-def report(results: dict[str, list[dict]], n_seeds: int) -> str:
+HEADERS = ("median s/epoch", "epoch 1", "epochs 2+", "all-in s/epoch")
+COLUMNS = [
+    *(Column(header, lambda rs, key=key: speed_views(rs)[key], fmt=".2f")
+      for header, key in zip(HEADERS, VIEWS, strict=True)),
+    Column("test acc per seed", lambda rs: " ".join(f"{r['test_accuracy']:.4f}" for r in rs), fmt=""),
+    Column("mean acc", mean_accuracy, fmt=".4f", versus=points),
+    Column("process s", median_of("wall")),
+]  # fmt: skip
+
+
+def report(results: dict[str, list[Result]], n_seeds: int) -> str:
     """The speed and accuracy table, then PASS/FAIL against the targets (never asserted)."""
     a, b = speed_views(results["a"]), speed_views(results["b"])
-    points = 100 * (mean_accuracy(results["b"]) - mean_accuracy(results["a"]))
-    wall_a, wall_b = (median([r["wall"] for r in results[k]]) for k in ("a", "b"))
-    ratios = [
-        "ratio (b)/(a)",
-        *(f"{b[key] / a[key]:.3f}" for key in VIEWS),
-        "",
-        f"{points:+.2f} pts",
-        f"{wall_b / wall_a:.3f}",
-    ]
-    header = ["contender", "median s/epoch", "epoch 1", "epochs 2+", "all-in s/epoch", "test acc per seed",
-              "mean acc", "process s"]  # fmt: skip
-    rows = [
-        speed_row("(a) seed notebook loop", results["a"]),
-        speed_row("(b) project build_and_fit", results["b"]),
-    ]
+    gap = 100 * (mean_accuracy(results["b"]) - mean_accuracy(results["a"]))
+    wall_a, wall_b = (median_of("wall")(results[k]) for k in ("a", "b"))
+    labels = {"a": "(a) seed notebook loop", "b": "(b) project build_and_fit"}
     ratio = b["median"] / a["median"]
-    close = abs(points) <= TARGET_ACCURACY_POINTS and n_seeds >= 3
+    close = abs(gap) <= TARGET_ACCURACY_POINTS and n_seeds >= 3
     return "\n".join(
         [
             SPEED_LEGEND,
-            table([*rows, ratios], header),
+            ratio_table(results, COLUMNS, [("b", "a")], labels),
             "",
             f"{verdict(ratio <= TARGET_RATIO)}  median s/epoch (b)/(a) = {ratio:.3f} "
             f"(target <= {TARGET_RATIO})",
-            f"{verdict(close)}  mean test accuracy (b) - (a) = {points:+.2f} points over {n_seeds} seed(s) "
+            f"{verdict(close)}  mean test accuracy (b) - (a) = {gap:+.2f} points over {n_seeds} seed(s) "
             f"(target: within {TARGET_ACCURACY_POINTS}, >= 3 seeds)",
             f"info  whole process (b)/(a) = {wall_b / wall_a:.3f}: (b) is the least a process computing "
             "the project's numbers does (import, data, the same training, one test pass, quick exit; no "
@@ -167,12 +165,8 @@ def report(results: dict[str, list[dict]], n_seeds: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, one seed")
-    parser.add_argument("--epochs", type=int, help="epochs per run (default 5; 2 with --quick)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 1 2 3; 1 with --quick)")
-    parser.add_argument("--cpus", default="0", help="taskset CPU list for both ('' = no pinning)")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser = Parser(__doc__, cpus="0", defaults={"rounds": 3, "epochs": 5}, quick={"epochs": 2})
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds, one a round (default: 1..rounds)")
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
@@ -180,15 +174,14 @@ def main() -> None:
         from pipeline.core.quick_exit import exit_without_teardown
 
         exit_without_teardown()  # as `pipeline.train` ends: no TensorFlow teardown in the process time
-    epochs = args.epochs or (2 if args.quick else 5)
-    seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
-    print(f"train_speed: {machine_line()}; pinned to CPUs {args.cpus or 'all'}")
-    with tempfile.TemporaryDirectory(prefix="dropout-lab-bench-") as tmp:
+    seeds = args.seeds or list(range(1, args.rounds + 1))
+    begin("train_speed", args.cpus)
+    with temp_root("bench") as tmp:
         ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {epochs} epochs per run; seeds {seeds}; runs alternate a, b")
-        results = run_all(ws, seeds, epochs, args.cpus)
+        print(f"data: {ws.source}; {args.epochs} epochs per run; seeds {seeds}; runs alternate a, b")
+        results = run_all(ws, seeds, args.epochs, args.cpus)
     print("\n" + report(results, len(seeds)))
-    print(f"end: {machine_line()}")
+    end()
 
 
 if __name__ == "__main__":
