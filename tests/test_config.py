@@ -25,7 +25,7 @@ def test_defaults_are_the_seed_notebook_setup():
     assert s.model.hidden_units == [128, 64]
     assert s.model.activation == "relu"
     assert s.model.dropout.rate == 0.5
-    assert (s.train.epochs, s.train.batch_size, s.train.optimizer) == (5, 32, "adam")
+    assert (s.train.epochs, s.train.batch_size, s.train.optimizer) == (20, 32, "adam")
     assert s.data.val_fraction == 0.2
     assert s.sweep.rates == [0.0, 0.2, 0.5]
 
