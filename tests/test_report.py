@@ -19,7 +19,7 @@ from pipeline.reporting.collect import REQUIRED, RunResult, collect_dvc, collect
 from pipeline.reporting.comparison import build_report, markdown_table, report_from_mlflow, write_report
 from pipeline.reporting.summary import mean_history, pooled_reliability, summarize
 from pipeline.tracking.store import Store
-from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
+from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_ROLE, TAG_SWEEP
 
 # Per (rate, seed): test accuracy and train accuracy (dropout off); the rest derives from these.
 RUNS = {(0.0, 1): (0.90, 1.00), (0.0, 2): (0.92, 0.99), (0.5, 1): (0.95, 0.97), (0.5, 2): (0.96, 0.97)}
@@ -255,3 +255,23 @@ def test_mean_history_of_runs_of_different_length():
     mean = mean_history([_history(0.0), longer])
     assert mean["epoch"].tolist() == [1, 2, 3, 4]
     assert mean["loss"].tolist() == pytest.approx([0.8, 0.4, 0.2, 0.1])
+
+
+def test_runs_from_different_environments_get_a_warning_naming_what_differs(store, tmp_path):
+    parent, _ = _sweep(store)
+    children = [run.info.run_id for run in store.search_runs(
+        [store.get_run(parent).info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")]  # fmt: skip
+    for i, run_id in enumerate(children):
+        store.set_tag(run_id, TAG_ENV_PREFIX + "lock", "samelock")
+        store.set_tag(run_id, TAG_ENV_PREFIX + "isa", "avx2 fma avx512f" if i % 2 else "avx2 fma")
+    text = build_report(_settings(f"report.out_dir={tmp_path / 'a'}"), parent).read_text()
+    assert "Warning: these runs come from different environments" in text
+    warning = text.split("## Finding")[0]
+    assert "- isa: 'avx2 fma" in warning and "'avx2 fma avx512f'" in warning and "lock" not in warning
+
+    for run_id in children:
+        store.set_tag(run_id, TAG_ENV_PREFIX + "isa", "avx2 fma")
+    assert (
+        "different environments"
+        not in build_report(_settings(f"report.out_dir={tmp_path / 'b'}"), parent).read_text()
+    )

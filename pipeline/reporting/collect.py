@@ -28,7 +28,7 @@ from pipeline.core.config import matrix_label
 from pipeline.core.errors import UserError
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store, TrackedRun
-from pipeline.tracking.tags import TAG_COMMIT, TAG_DVC_BASELINE
+from pipeline.tracking.tags import TAG_COMMIT, TAG_DVC_BASELINE, TAG_ENV_PREFIX
 
 # Every complete run has these; a run without one of them is listed as incomplete.
 REQUIRED = (
@@ -59,6 +59,9 @@ class RunResult:
     metrics: Mapping[str, float] = field(default_factory=dict)
     history: pd.DataFrame | None = None
     reliability: pd.DataFrame | None = None
+    # What the run's numbers depend on beyond config and seed (pipeline.core.environment); empty
+    # for DVC outputs, which carry none.
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -157,6 +160,11 @@ def _from_mlflow(store: Store, run: TrackedRun) -> RunResult:
         metrics=dict(run.metrics),
         history=store.history(run.run_id, HISTORY_KEYS),
         reliability=store.csv_artifact(run.run_id, RELIABILITY_ARTIFACT),
+        environment={
+            key.removeprefix(TAG_ENV_PREFIX): value
+            for key, value in run.tags.items()
+            if key.startswith(TAG_ENV_PREFIX)
+        },
     )
 
 

@@ -107,6 +107,18 @@ def _incomplete_section(incomplete: Sequence[RunResult]) -> str:
     return "\n".join(lines)
 
 
+def _environment_warning(found: Mapping[str, list[str]]) -> str:
+    """A warning when the compared runs ran in different environments (their numbers may differ
+    in the last digits for that reason alone), else nothing."""
+    if not found:
+        return ""
+    lines = [f"- {key}: {', '.join(repr(v) for v in values)}" for key, values in found.items()]
+    return (
+        "**Warning: these runs come from different environments**, so part of their differences may "
+        "come from it rather than from dropout:\n\n" + "\n".join(lines) + "\n\n"
+    )
+
+
 def write_figures(summary: Summary, out_dir: Path) -> list[str]:
     """The report's PNGs; return the names of those there was data for."""
     written = []
@@ -147,7 +159,7 @@ def write_report(summary: Summary, out_dir: Path, source: str) -> Path:
 
 Source: {source}.
 
-{finding_markdown(summary.histories)}
+{_environment_warning(summary.environment_differences)}{finding_markdown(summary.histories)}
 ## Every rate at its last epoch
 
 The dropout rate is the probability of DROPPING a unit (Keras' convention; the paper's p = 1 - rate is

@@ -7,12 +7,13 @@ Plain pandas over `RunResult`s, so tests build results by hand; no MLflow, no Te
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.core.environment import differences
 from pipeline.evaluation.metrics import ReliabilityBins
 from pipeline.reporting.collect import HISTORY_KEYS, OPTIONAL, REQUIRED, RunResult
 
@@ -29,6 +30,8 @@ class Summary:
     reliability: dict[str, ReliabilityBins]
     varies_train_size: bool
     has_mc: bool
+    # Environment keys whose values differ between the complete runs, with the values seen.
+    environment_differences: dict[str, list[str]] = field(default_factory=dict)
 
 
 def group_label(rate: float, train_size: int | None, varies_train_size: bool) -> str:
@@ -110,4 +113,5 @@ def summarize(results: Sequence[RunResult]) -> Summary:
             reliability[label] = pooled
     incomplete = [r for r in results if not r.complete]
     has_mc = any(row["mc_accuracy_mean"] is not None for row in rows)
-    return Summary(rows, incomplete, histories, reliability, bool(varies), has_mc)
+    complete = [r.environment for r in results if r.complete and r.environment]
+    return Summary(rows, incomplete, histories, reliability, bool(varies), has_mc, differences(complete))
