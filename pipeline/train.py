@@ -106,7 +106,14 @@ def warm_up_after_first_epoch(row: dict[str, float], seconds: float) -> None:
 
 
 def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch) -> str:
-    """Train one config inside its MLflow run, write its files; return the run id.
+    """Train one config inside its MLflow run, write its files; return the run id."""
+    return train_tracked(settings, data, files, launch)[0]
+
+
+def train_tracked(
+    settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch
+) -> tuple[str, TrainResult]:
+    """Train one config inside its MLflow run, write its files; return the run id and the result.
 
     Checkpoints after every epoch (`checkpoints/<run id>/`, removed when the run finishes), and
     starts from one when `train.resume` says so, or, under DVC, when a killed `dvc repro` left one
@@ -160,7 +167,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
         "run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
         run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
     )  # fmt: skip
-    return run_id
+    return run_id, result
 
 
 def log_epochs_not_logged(done: list[dict[str, float]]) -> None:

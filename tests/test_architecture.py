@@ -10,8 +10,8 @@ from import_graph import PACKAGE_DIR, closure, imported_names, project_imports, 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
 LAYERS = ["core", "data", "model", "training", "evaluation", "tracking", "reporting", "launchers", "tools"]
 STAGES = {"download", "preprocess", "train", "evaluate", "report", "paper_report"}
-# The other doors at the top: the `dropout-lab` command.
-FRONT_DOORS = {"cli"}
+# The other doors at the top: the `dropout-lab` command and the Python API.
+FRONT_DOORS = {"cli", "api"}
 MODULES = [m for m in project_modules() if m.count(".") >= 1]
 
 
