@@ -27,6 +27,9 @@ $(VENV)/.installed-%: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --inexact --quiet $(EXTRAS_$*)
 	@touch $@
 
+help:  ## this list: the verbs of this Makefile
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
 install: $(VENV)/.installed-test  ## create .venv and install the project with every extra
 
 run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -> train -> evaluate -> compare
@@ -51,7 +54,7 @@ lint: install  ## ruff lint + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install  ## ruff: fix what it can, then format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

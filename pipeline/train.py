@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from pipeline.core import interrupts
@@ -26,7 +27,7 @@ from pipeline.tracking import reconcile as runs
 from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_FINGERPRINT, TAG_RESUMED_FROM
 from pipeline.tracking.uri import resolve_tracking_uri
 from pipeline.training import checkpoint, resume
-from pipeline.training.loop import HISTORY_COLUMNS, TrainResult, build_and_fit, final_metrics
+from pipeline.training.loop import HISTORY_COLUMNS, EpochHook, TrainResult, build_and_fit, final_metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,31 @@ def write_outputs(result: TrainResult, files: RunFiles, settings: Settings, data
     }
     save_model(result.model, files.model)
     write_json_atomic(files.run_info, run_info)
-    write_text_atomic(files.history, result.history.to_csv(index=False, float_format="%.6f"))
-    write_json_atomic(files.train_metrics, final_metrics(result.history))
+    write_history(result.history, files)
     save_figure(learning_curves({"this run": result.history}), files.model_dir / "learning_curves.png")
+
+
+def write_history(history: pd.DataFrame, files: RunFiles) -> None:
+    """The per-epoch history (CSV for `dvc plots`) and the last epoch's metrics (JSON for `dvc metrics`),
+    each written atomically: a reader sees the previous epoch's file or this one's, never half of one."""
+    write_text_atomic(files.history, history.to_csv(index=False, float_format="%.6f"))
+    write_json_atomic(files.train_metrics, final_metrics(history))
+
+
+def history_writer(files: RunFiles, done: list[dict[str, float]]) -> EpochHook:
+    """An epoch hook that rewrites the history and metrics files with the epochs so far, so
+    `dvc exp show`, `dvc plots show` (and anyone reading the files) follow a running training.
+
+    The same writer and rows as the final write, so the last epoch's files are already the final
+    bytes; `done` are the epochs a resumed run's checkpoint holds.
+    """
+    rows = list(done)
+
+    def write_epoch(row: dict[str, float], seconds: float) -> None:
+        rows.append(row)
+        write_history(pd.DataFrame(rows, columns=HISTORY_COLUMNS), files)
+
+    return write_epoch
 
 
 def log_outputs(result: TrainResult, settings: Settings, files: RunFiles) -> None:
@@ -83,7 +106,14 @@ def warm_up_after_first_epoch(row: dict[str, float], seconds: float) -> None:
 
 
 def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch) -> str:
-    """Train one config inside its MLflow run, write its files; return the run id.
+    """Train one config inside its MLflow run, write its files; return the run id."""
+    return train_tracked(settings, data, files, launch)[0]
+
+
+def train_tracked(
+    settings: Settings, data: ProcessedData, files: RunFiles, launch: Launch
+) -> tuple[str, TrainResult]:
+    """Train one config inside its MLflow run, write its files; return the run id and the result.
 
     Checkpoints after every epoch (`checkpoints/<run id>/`, removed when the run finishes), and
     starts from one when `train.resume` says so, or, under DVC, when a killed `dvc repro` left one
@@ -107,7 +137,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
             source = project_path("data", "processed", f"{data.name}.npz")
             record.log_dataset(data.name, data.fingerprint, sizes, source)
         log_epochs_not_logged(done)
-        hooks = [record.log_epoch, record.heartbeat, warm_up_after_first_epoch]
+        hooks = [history_writer(files, done), record.log_epoch, record.heartbeat, warm_up_after_first_epoch]
         try:
             result = build_and_fit(settings, data, hooks, start=start.checkpoint, save_to=target)
         except KeyboardInterrupt as exc:
@@ -137,7 +167,7 @@ def train_and_track(settings: Settings, data: ProcessedData, files: RunFiles, la
         "run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
         run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
     )  # fmt: skip
-    return run_id
+    return run_id, result
 
 
 def log_epochs_not_logged(done: list[dict[str, float]]) -> None:

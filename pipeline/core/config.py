@@ -24,10 +24,25 @@ from pydantic import (
 from pipeline.core.errors import UserError
 
 _CHECKOUT = Path(__file__).resolve().parents[2]
+# A checkout (or an editable install) has conf/ beside pipeline/; a wheel installs it as the package
+# `dropout_lab_conf` (pyproject.toml), and then the project is the working directory.
+_IN_CHECKOUT = (_CHECKOUT / "conf" / "config.yaml").is_file()
+
+
+def _installed_conf() -> Path:
+    """The installed `dropout_lab_conf` folder (YAML only, no `__init__.py`: a namespace package)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("dropout_lab_conf")
+    if spec is None or not spec.submodule_search_locations:
+        return _CHECKOUT / "conf"  # neither a checkout nor an install: errors name where it looked
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 # Where data, models, metrics and mlflow.db go; DROPOUT_LAB_ROOT moves them (tests use a tmp dir).
-PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", _CHECKOUT))
+PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", _CHECKOUT if _IN_CHECKOUT else Path.cwd()))
 # The config always comes with the code (Hydra apps find it relative to their module too).
-CONF_DIR = _CHECKOUT / "conf"
+CONF_DIR = _CHECKOUT / "conf" if _IN_CHECKOUT else _installed_conf()
 MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]

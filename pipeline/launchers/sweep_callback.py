@@ -4,19 +4,30 @@ The parent is created once at multirun start and its id handed to every job thro
 environment (joblib's workers inherit it); each job then starts its run as a child of that id.
 Hydra turns an exception in a callback into a warning and carries on: a sweep without its parent
 would leave orphan runs and no report, so a failure here ends the process with a clear error.
+
+Each job that ends logs the sweep's progress, `sweep: 3/6 jobs done, 0:01:42 elapsed`: jobs may run in
+other processes, so they count themselves in a file of the sweep's folder, and the start time and
+the number of jobs reach them through the environment, as the parent run's id does.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
+import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core import interrupts, launch
 from pipeline.core.config import Settings, load_settings
@@ -26,6 +37,44 @@ from pipeline.tracking import reconcile as runs
 from pipeline.tracking.store import Store
 
 log = logging.getLogger(__name__)
+
+# "<start time (epoch seconds)> <number of jobs, 0 = unknown>", set at multirun start for the jobs.
+PROGRESS_ENV = "DROPOUT_LAB_SWEEP_PROGRESS"
+DONE_FILE = "jobs_done.txt"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """How many jobs Hydra's grid sweeper will launch (the product of the swept values, from
+    `hydra.sweeper.params` and the command line); None for another sweeper or an unparsable list."""
+    if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
+        return None
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+        lines = [f"{key}={value}" for key, value in params.items()]
+        overrides = OverridesParser.create().parse_overrides([*lines, *config.hydra.overrides.task])
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    except Exception:
+        log.debug("could not count the sweep's jobs", exc_info=True)
+        return None
+
+
+def count_done(sweep_dir: Path, job_num: int) -> int:
+    """Record that job `job_num` ended; return how many jobs of the sweep have (a lock: jobs end
+    in parallel processes)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(sweep_dir / f".{DONE_FILE}.lock"), (sweep_dir / DONE_FILE).open("a+") as done:
+        done.write(f"{job_num}\n")
+        done.seek(0)
+        return len(done.read().split())
+
+
+def progress_line(done: int, total: int | None, seconds: float) -> str:
+    jobs = f"{done}/{total}" if total else f"{done}"
+    return f"sweep: {jobs} jobs done, {timedelta(seconds=math.floor(seconds))} elapsed"
 
 
 def _or_exit(what: str, action: Callable[[], Any]) -> Any:
@@ -65,9 +114,24 @@ class MlflowSweepCallback(Callback):
             ),
         )
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
+        os.environ[PROGRESS_ENV] = f"{time.time():.3f} {count_jobs(config) or 0}"
         parent = self.parent_run_id
         atexit.register(lambda: groups.abandon_sweep(store, parent, interrupts.received()))
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        """Log `sweep: k/N jobs done, <elapsed>` (a job that exits with an error ends the sweep
+        instead: Hydra calls no callback for it)."""
+        progress = os.environ.get(PROGRESS_ENV)
+        if not progress or OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
+            return
+        try:
+            started, total = progress.split()
+            done = count_done(Path(config.hydra.sweep.dir), int(config.hydra.job.num))
+        except (OSError, ValueError):
+            log.debug("no sweep progress", exc_info=True)  # e.g. a worker without the sweep's folder
+            return
+        log.info(progress_line(done, int(total) or None, time.time() - float(started)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None or self.settings is None:

@@ -111,6 +111,22 @@ def log_epoch_line(row: dict[str, float], seconds: float) -> None:
     )  # fmt: skip
 
 
+def print_epoch_line(row: dict[str, float], seconds: float) -> None:
+    """The same line on stdout, for a process that configured no logging (a notebook, a script)."""
+    print(
+        f"epoch {row['epoch']}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  gap {row['gap']:+.4f}  "
+        f"({seconds:.1f}s)",
+        flush=True,
+    )
+
+
+def epoch_line_hook() -> EpochHook:
+    """One line per epoch: logged where logging has a handler (Hydra apps configure one), printed
+    where it has none, since Python would drop the INFO line (Jupyter, a plain script)."""
+    return log_epoch_line if log.hasHandlers() else print_epoch_line
+
+
 def fit(
     model: keras.Model,
     data: ProcessedData,
@@ -130,7 +146,7 @@ def fit(
     hooks = list(on_epoch)
     show_bar = cfg.progress and sys.stdout.isatty()
     if cfg.progress and not show_bar:
-        hooks.append(log_epoch_line)
+        hooks.append(epoch_line_hook())
     recorder = _epoch_recorder(hooks)
     if len(done) < cfg.epochs:
         # Tensors on the arrays' own memory where they allow it: converting them would copy them.
