@@ -14,6 +14,9 @@ medians with their ratios. Nothing here asserts a target: `verdict` prints PASS 
 
 from __future__ import annotations
 
+import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's start, as in every stage)
+
+# isort: split
 import argparse
 import json
 import os
