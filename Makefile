@@ -6,7 +6,8 @@ PY     := $(VENV)/bin/python
 # stays lean (core dependencies only), `make test` installs what every test needs.
 EXTRAS_run    :=
 EXTRAS_server := --extra server
-EXTRAS_test   := --extra dev --extra server --extra cluster
+EXTRAS_test   := --extra dev --extra server --extra cluster --extra tune
+EXTRAS_tune   := --extra tune
 SERVER_PORT   ?= 5000
 # uv itself, pinned by hash: the one package installed before the lock can be read.
 UV_PIN := uv==0.13.9 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
