@@ -60,6 +60,10 @@ params: $(VENV)/.installed-run  ## regenerate params.yaml from conf/
 sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflow parent run
 	$(PY) -m pipeline.train -m model.dropout.rate=0,0.2,0.5 train.seed=1,2,3
 
+# Every trial an MLflow child of one parent; Ctrl-C and the same command continues the study.
+tune: $(VENV)/.installed-tune  ## a hyperparameter search with Optuna: dropout rates and learning rate (docs/tuning.md)
+	$(PY) -m pipeline.tune hparams_search=dropout_optuna $(ARGS)
+
 report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sweep
 	$(PY) -m pipeline.report
 
