@@ -77,7 +77,7 @@ def main(settings: Settings, launch: Launch) -> None:
                 f"{search.parent_run_id} KILLED); continue with: {same_command(overrides)}",
             )
             raise
-    found = searches.finish(search)
+        found = searches.finish(search)  # still beating: plots and records take a while
     print(summary_line(search, found, time.monotonic() - started), flush=True)
 
 

@@ -93,8 +93,14 @@ class MlflowSweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None or self.settings is None:
             return
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
+        try:
+            self._end_parent()
+        finally:  # the parent beats until it has ended: a report can take longer than stale_after_s
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+
+    def _end_parent(self) -> None:
+        assert self.settings is not None and self.parent_run_id is not None
         if self.search is not None:
             from pipeline.tuning.search import finish
 
