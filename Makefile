@@ -6,7 +6,8 @@ PY     := $(VENV)/bin/python
 # stays lean (core dependencies only), `make test` installs what every test needs.
 EXTRAS_run    :=
 EXTRAS_server := --extra server
-EXTRAS_test   := --extra dev --extra server --extra cluster
+EXTRAS_test   := --extra dev --extra server --extra cluster --extra tune
+EXTRAS_tune   := --extra tune
 SERVER_PORT   ?= 5000
 # uv itself, pinned by hash: the one package installed before the lock can be read.
 UV_PIN := uv==0.13.9 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
@@ -71,6 +72,10 @@ params: $(VENV)/.installed-run  ## regenerate params.yaml from conf/
 
 sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflow parent run
 	$(PY) -m pipeline.train -m model.dropout.rate=0,0.2,0.5 train.seed=1,2,3
+
+# Every trial an MLflow child of one parent; Ctrl-C and the same command continues the study.
+tune: $(VENV)/.installed-tune  ## a hyperparameter search with Optuna: dropout rates and learning rate (docs/tuning.md)
+	$(PY) -m pipeline.tune hparams_search=dropout_optuna $(ARGS)
 
 report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sweep
 	$(PY) -m pipeline.report

@@ -1,6 +1,6 @@
 """The layers docs/architecture.md draws, enforced on the folders: one door to MLflow, no import
 cycles, and subpackages that import one way (core -> data -> model -> training -> evaluation ->
-tracking -> reporting -> launchers -> tools, the stage entry points on top)."""
+tracking -> reporting -> tuning -> launchers -> tools, the stage entry points on top)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import pytest
 from import_graph import PACKAGE_DIR, closure, imported_names, project_imports, project_modules
 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
-LAYERS = ["core", "data", "model", "training", "evaluation", "tracking", "reporting", "launchers", "tools"]
-STAGES = {"download", "preprocess", "train", "evaluate", "report", "paper_report"}
+LAYERS = [
+    "core", "data", "model", "training", "evaluation", "tracking", "reporting", "tuning", "launchers",
+    "tools",
+]  # fmt: skip
+STAGES = {"download", "preprocess", "train", "evaluate", "report", "paper_report", "tune"}
 # The other doors at the top: the `dropout-lab` command and the Python API.
 FRONT_DOORS = {"cli", "api"}
 MODULES = [m for m in project_modules() if m.count(".") >= 1]
@@ -35,6 +38,15 @@ def test_only_the_tracking_layer_imports_mlflow():
         if any(name == "mlflow" or name.startswith("mlflow.") for name in imported_names(module))
     }
     assert importers and all(m.startswith("pipeline.tracking.") for m in importers), importers
+
+
+def test_only_the_tuning_layer_imports_optuna():
+    importers = {
+        module
+        for module in project_modules()
+        if any(name == "optuna" or name.startswith("optuna.") for name in imported_names(module))
+    }
+    assert importers and all(m.startswith("pipeline.tuning.") for m in importers), importers
 
 
 @pytest.mark.parametrize("module", MODULES)

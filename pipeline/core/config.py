@@ -192,6 +192,82 @@ class SweepConfig(_Strict):
         return rates
 
 
+class SearchRange(_Strict):
+    """The range a searched key's value is drawn from (log: on a log scale, for learning rates)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @field_validator("high")
+    @classmethod
+    def _above_low(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and not high > low:
+            raise ValueError(f"must be above low ({low})")
+        return high
+
+    @field_validator("log")
+    @classmethod
+    def _positive_for_log(cls, log: bool, info: ValidationInfo) -> bool:
+        if log and info.data.get("low", 1.0) <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return log
+
+
+class PrunerConfig(_Strict):
+    """Stops a trial whose per-epoch validation loss is worse than its peers' at the same epoch.
+
+    median: worse than the median of earlier trials (after `n_startup_trials` trials and
+    `n_warmup_steps` epochs); successive_halving: keeps the best 1/`reduction_factor` at each rung
+    (epoch `min_resource` x `reduction_factor`^k); none: every trial trains all its epochs."""
+
+    name: Literal["median", "successive_halving", "none"]
+    n_startup_trials: Annotated[int, Field(ge=0)] = 2
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 0
+    min_resource: Annotated[int, Field(gt=0)] = 1
+    reduction_factor: Annotated[int, Field(ge=2)] = 3
+
+
+def _dotted_ranges(tree: Any) -> Any:
+    """`{model: {dropout: {rate: {low, high}}}}` (what Hydra overrides can address) as
+    `{"model.dropout.rate": {low, high}}`: a node with `low` or `high` is a range."""
+    if not isinstance(tree, dict):
+        return tree
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and not ({"low", "high"} & set(node)):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            out[prefix] = node
+
+    walk("", tree)
+    return out
+
+
+class SearchConfig(_Strict):
+    """A hyperparameter search (`conf/hparams_search/`, run by `python -m pipeline.tune`)."""
+
+    study: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Trials that count (finished or pruned), over every session and worker of the study.
+    n_trials: Annotated[int, Field(gt=0)]
+    # Dotted config keys (model.dropout.rate, train.learning_rate...) -> the range searched.
+    params: Annotated[dict[str, SearchRange], Field(min_length=1), BeforeValidator(_dotted_ranges)]
+    pruner: PrunerConfig
+    sampler_seed: Annotated[int, Field(ge=0)] | None
+    # Optuna's storage URL; null = beside the tracking store (see pipeline.tuning.storage).
+    storage: str | None
+    # Points to try first, e.g. the current defaults ({key: value}); each once per study.
+    enqueue: list[dict[str, float]] = []
+    # This process's index in a parallel search (`-m search.worker=0,1`): seeds its sampler apart.
+    worker: Annotated[int, Field(ge=0)] = 0
+    # Seconds between a running trial's liveness beats in the study's storage; a trial whose
+    # process stopped beating for `2 x` this is failed by the next session (never counted).
+    heartbeat_s: Annotated[int, Field(gt=0)] = 30
+
+
 class Settings(_Strict):
     """The whole validated config; plain functions take this (or one of its parts)."""
 
@@ -202,6 +278,8 @@ class Settings(_Strict):
     eval: EvalConfig
     sweep: SweepConfig
     report: ReportConfig
+    # Only with `hparams_search=<name>`: the search's config (no key at all otherwise).
+    search: SearchConfig | None = None
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -244,7 +322,10 @@ def flatten(settings: Settings) -> dict[str, Any]:
         else:
             out[prefix] = node
 
-    walk("", settings.model_dump())
+    dumped = settings.model_dump()
+    if dumped.get("search") is None:  # no search: no key (params and tables stay as they were)
+        dumped.pop("search", None)
+    walk("", dumped)
     return out
 
 

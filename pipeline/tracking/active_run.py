@@ -55,14 +55,18 @@ def _training_experiment(store: Store, settings: Settings, launch: Launch, paren
 
 @contextmanager
 def training_run(
-    settings: Settings, launch: Launch, tags: Mapping[str, str], resume_run_id: str | None = None
+    settings: Settings,
+    launch: Launch,
+    tags: Mapping[str, str],
+    resume_run_id: str | None = None,
+    role: str = "train",
 ) -> Iterator[str]:
     """Start the MLflow run of one training (or log into the one `mlflow run` made, or continue
     `resume_run_id`: its status goes back to RUNNING); yield its id.
 
     The run ends FINISHED on success, KILLED on Ctrl-C, SIGTERM or SIGHUP and FAILED on any other
     error. A DVC training outside any sweep or entry point becomes a child of its DVC invocation's
-    group run.
+    group run. `role` is its `dropout_lab.role` tag (`trial` for a search's trainings).
     """
     import mlflow
 
@@ -76,7 +80,7 @@ def training_run(
     all_tags = {
         **git_tags(),
         **tags,
-        TAG_ROLE: "train",
+        TAG_ROLE: role,
         TAG_SWEEP: launch.sweep_id,
         TAG_SOURCE: launch.source.value,
         TAG_IMPL: settings.model.dropout.impl,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import (
@@ -16,10 +17,15 @@ from pipeline.tracking.tags import (
     FINISHED,
     KILLED,
     RUNNING,
+    TAG_BEST_PREFIX,
+    TAG_BEST_RUN,
+    TAG_BEST_TRIAL,
     TAG_DVC_EXPERIMENT,
     TAG_DVC_INVOCATION,
+    TAG_ENDED_BECAUSE,
     TAG_ROLE,
     TAG_SOURCE,
+    TAG_STUDY,
     TAG_SWEEP,
     git_tags,
     tag_is,
@@ -107,3 +113,51 @@ def abandon_sweep(store: Store, parent_run_id: str, interrupted_by: str | None) 
         if child.status == RUNNING:
             store.end_stale(child.run_id, why, status)
     store.client.set_terminated(parent_run_id, status)
+
+
+def start_search(
+    store: Store, experiment: str, study: str, overrides: list[str], source: str, where: Mapping[str, str]
+) -> str:
+    """The parent run of a hyperparameter search (role `search`): its trials attach to it by id."""
+    tags = {**git_tags(), **where, TAG_ROLE: "search", TAG_STUDY: study, TAG_SOURCE: source}
+    exp_id = store.experiment_id(experiment)
+    name = f"search {study} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    run_id = store.client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+    store.client.log_param(run_id, "search.overrides", " ".join(overrides))
+    return run_id
+
+
+def reopen(store: Store, run_id: str, where: Mapping[str, str]) -> None:
+    """A stopped parent continues (a resumed search): RUNNING again, in this process."""
+    store.client.update_run(run_id, status=RUNNING)
+    for key, value in where.items():
+        store.client.set_tag(run_id, key, value)
+    if TAG_ENDED_BECAUSE in store.run(run_id).tags:
+        store.client.delete_tag(run_id, TAG_ENDED_BECAUSE)
+
+
+def record_search_result(
+    store: Store,
+    parent_run_id: str,
+    best: Mapping[str, float],
+    best_trial: int,
+    best_run_id: str | None,
+    metrics: Mapping[str, float],
+    artifacts: Path | None,
+) -> None:
+    """The search's outcome on its parent: the best values as tags (a resumed search may change
+    them; params cannot change), the best trial and its run, counts and best loss as metrics, and
+    the folder `artifacts` (plots, trials table) under `search/`."""
+    for key, value in best.items():
+        store.client.set_tag(parent_run_id, TAG_BEST_PREFIX + key, f"{value:.6g}")
+    store.client.set_tag(parent_run_id, TAG_BEST_TRIAL, str(best_trial))
+    if best_run_id:
+        store.client.set_tag(parent_run_id, TAG_BEST_RUN, best_run_id)
+    for key, value in metrics.items():
+        store.client.log_metric(parent_run_id, key, float(value))
+    if artifacts is not None:
+        store.log_folder(parent_run_id, artifacts, "search")
+
+
+def end_run(store: Store, run_id: str, status: str) -> None:
+    store.client.set_terminated(run_id, status)

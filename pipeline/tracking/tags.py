@@ -10,7 +10,9 @@ import subprocess
 
 from pipeline.core.config import PROJECT_ROOT
 
-TAG_ROLE = "dropout_lab.role"  # "sweep" (a parent: Hydra multirun or one DVC invocation) or "train"
+# "sweep" (a parent: Hydra multirun or one DVC invocation), "train", "search" (a hyperparameter
+# search's parent) or "trial" (one of its trainings)
+TAG_ROLE = "dropout_lab.role"
 TAG_SWEEP = "dropout_lab.sweep_id"
 TAG_SOURCE = "dropout_lab.source"  # a launch.Source value
 TAG_FINGERPRINT = "dropout_lab.data_fingerprint"
@@ -31,6 +33,14 @@ TAG_ENDED_BECAUSE = "dropout_lab.ended_because"
 # The environment a training ran in (pipeline.core.environment): lock, versions, CPU, pins.
 TAG_ENV_PREFIX = "dropout_lab.env."
 TAG_RESUMED_FROM = "dropout_lab.resumed_from"  # the run whose checkpoint a new run started from
+# A hyperparameter search (pipeline.tuning): its Optuna study, a trial's number and how it ended
+# (COMPLETE or PRUNED), and on the parent the best trial's values (`dropout_lab.best.<key>`).
+TAG_STUDY = "dropout_lab.study"
+TAG_TRIAL = "dropout_lab.trial"
+TAG_TRIAL_STATE = "dropout_lab.trial_state"
+TAG_BEST_PREFIX = "dropout_lab.best."
+TAG_BEST_RUN = "dropout_lab.best_run_id"
+TAG_BEST_TRIAL = "dropout_lab.best_trial"
 WHERE_TAGS = frozenset({TAG_HOST, TAG_PID, TAG_PROC_START, TAG_HEARTBEAT})
 PARENT_TAG = "mlflow.parentRunId"
 # MLflow's UI reads this experiment tag to choose the page an experiment opens on (its JS enum
