@@ -52,11 +52,11 @@ def test_tracked_training_records_an_mlflow_run(tiny_settings, tiny_data, mlflow
 def test_a_script_without_logging_prints_one_line_per_epoch(tmp_path):
     """Jupyter and plain scripts configure no logging: the epoch lines must still be seen."""
     script = (
-        "from training_fixtures import make_tiny_data, tiny_settings_with\n"
         "from pipeline import api\n"
+        "from training_fixtures import make_tiny_data, tiny_settings_with\n"
         "api.train(tiny_settings_with('train.progress=true'), make_tiny_data())\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "helpers"), str(ROOT)])}
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
@@ -37,6 +38,7 @@ def test_a_beating_parent_is_not_stale_elsewhere_and_a_silent_one_is(mlflow_stor
     assert store.run(beating).status == "RUNNING" and store.run(silent).status == "FAILED"
 
 
+@pytest.mark.slow
 def test_a_sweep_longer_than_stale_after_s_is_never_stale_while_its_jobs_run(
     synthetic_mnist: SyntheticMnist, tmp_path: Path
 ):

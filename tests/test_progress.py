@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from omegaconf import OmegaConf
 from process_runs import SLOW_EPOCHS, make_project, start_training, stop
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
@@ -69,6 +70,7 @@ def test_the_number_of_jobs_counts_command_line_and_preset_sweeps():
     assert progress_line(4, None, 5) == "sweep: 4 jobs done, 0:00:05 elapsed"
 
 
+@pytest.mark.slow
 def test_each_job_of_a_sweep_says_how_many_are_done(synthetic_mnist: SyntheticMnist, tmp_path):
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -114,6 +114,7 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_search_stopped_by_sigterm_continues_with_the_same_command(synthetic_mnist, tmp_path):
     root, uri, overrides = _setup(synthetic_mnist, tmp_path)
     command = _command(root, *overrides, "search.n_trials=3", "search.pruner.name=none", "train.epochs=4")
@@ -153,6 +154,7 @@ def test_a_search_stopped_by_sigterm_continues_with_the_same_command(synthetic_m
     assert again.data.metrics["n_counted"] == 3
 
 
+@pytest.mark.slow
 def test_two_parallel_workers_share_one_study_and_one_parent(synthetic_mnist, tmp_path):
     root, uri, overrides = _setup(synthetic_mnist, tmp_path)
     command = _command(root, *overrides, "search.n_trials=4", "train.epochs=2", "search.worker=0,1",
