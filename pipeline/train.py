@@ -51,9 +51,10 @@ def write_outputs(result: TrainResult, files: RunFiles, settings: Settings, data
 
 def write_history(history: pd.DataFrame, files: RunFiles) -> None:
     """The per-epoch history (CSV for `dvc plots`) and the last epoch's metrics (JSON for `dvc metrics`),
-    each written atomically: a reader sees the previous epoch's file or this one's, never half of one."""
-    write_text_atomic(files.history, history.to_csv(index=False, float_format="%.6f"))
+    each written atomically: a reader sees the previous epoch's file or this one's, never half of one.
+    Metrics first: whoever sees epoch k in the history finds metrics of epoch k or later."""
     write_json_atomic(files.train_metrics, final_metrics(history))
+    write_text_atomic(files.history, history.to_csv(index=False, float_format="%.6f"))
 
 
 def history_writer(files: RunFiles, done: list[dict[str, float]]) -> EpochHook:

@@ -11,9 +11,10 @@ from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 from pipeline.model.mlp import build_model
 from pipeline.model.pixels import to_unit
-from pipeline.training.batches import EpochBatches, epoch_order, in_order
+from pipeline.training.batches import epoch_order, order_tensor
 from pipeline.training.loop import build_and_fit, compile_model, configure_runtime
 from pipeline.training.recipe import steps_per_epoch
+from pipeline.training.steps import VALIDATION_BATCH, CompiledSteps
 
 EVERY_VALUE = np.arange(256, dtype=np.uint8).reshape(16, 16)
 
@@ -31,34 +32,34 @@ def test_to_unit_is_numpys_float32_division_for_every_pixel_value():
     assert not same_bits(EVERY_VALUE.astype(np.float32) * np.float32(1 / 255), expected)
 
 
+def _steps(data, batch_size: int) -> CompiledSteps:
+    settings = tiny_settings_with(f"train.batch_size={batch_size}")
+    model = build_model(settings.model, input_dim=784, num_classes=10, seed=0)
+    compile_model(model, settings.train)
+    return CompiledSteps(model, data.x_train, data.y_train, batch_size)
+
+
 def test_training_batches_are_the_float32_arrays_batches_bit_for_bit():
     data = make_tiny_data(n_train=100, n_val=10, n_test=10)
     floats = as_float(data.x_train)
-    batches = EpochBatches(data.x_train, data.y_train, batch_size=16, seed=3)
+    steps = _steps(data, batch_size=16)
+    assert steps.steps == 7
     for epoch in (0, 1):
-        batches.set_epoch(epoch)
         order = epoch_order(len(floats), seed=3, epoch=epoch)
-        got = list(batches.dataset.as_numpy_iterator())
-        assert [len(x) for x, _ in got] == [16] * 6 + [4]
-        for k, (x, y) in enumerate(got):
+        for k in range(steps.steps):
+            x, y = (t.numpy() for t in steps.batch(order_tensor(len(floats), 3, epoch), k))
             rows = order[16 * k : 16 * (k + 1)]
+            assert len(rows) == (16 if k < 6 else 4)
             assert same_bits(x, floats[rows]) and np.array_equal(y, data.y_train[rows])
-
-
-def test_validation_batches_are_the_float32_arrays_in_order():
-    data = make_tiny_data(n_train=10, n_val=50, n_test=10)
-    got = list(in_order(data.x_val, data.y_val, 16).as_numpy_iterator())
-    assert [len(x) for x, _ in got] == [16, 16, 16, 2]
-    assert same_bits(np.concatenate([x for x, _ in got]), as_float(data.x_val))
-    assert np.array_equal(np.concatenate([y for _, y in got]), data.y_val)
 
 
 def test_refuses_float_images_rather_than_scaling_them_twice():
     data = make_tiny_data(n_train=10, n_val=10, n_test=10)
+    steps = _steps(data, batch_size=4)
     with pytest.raises(TypeError, match=r"training images must hold uint8 pixels .* not float32"):
-        EpochBatches(as_float(data.x_train), data.y_train, 4, seed=0)
+        CompiledSteps(steps.model, as_float(data.x_train), data.y_train, 4)
     with pytest.raises(TypeError, match="validation images must hold uint8 pixels"):
-        in_order(as_float(data.x_val), data.y_val, 4)
+        steps.validate(as_float(data.x_val), data.y_val)
 
 
 def _compiled_model(overrides: tuple[str, ...], epoch_steps: int) -> keras.Model:
@@ -69,30 +70,9 @@ def _compiled_model(overrides: tuple[str, ...], epoch_steps: int) -> keras.Model
     return model
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4, 128])
-def test_keras_validation_on_arrays_equals_validation_on_the_dataset(steps_per_execution: int):
-    """85 validation images in batches of 16: five full batches and a short one."""
-    data = make_tiny_data(n_train=64, n_val=85, n_test=10)
-    overrides = ("model.dropout.rate=0.5", f"train.steps_per_execution={steps_per_execution}")
-    histories, weights = [], []
-    for validation in [(as_float(data.x_val), data.y_val), in_order(data.x_val, data.y_val, 16)]:
-        model = _compiled_model(overrides, epoch_steps=4)
-        fitted = model.fit(
-            as_float(data.x_train), data.y_train, batch_size=16, epochs=3, shuffle=False,
-            validation_data=validation, validation_batch_size=16 if isinstance(validation, tuple) else None,
-            verbose=0,
-        )  # fmt: skip
-        histories.append(fitted.history)
-        weights.append(model.get_weights())
-    arrays, dataset = histories
-    assert arrays["val_loss"] == dataset["val_loss"] and arrays["val_accuracy"] == dataset["val_accuracy"]
-    assert len(set(arrays["val_loss"])) == 3  # three different epochs' numbers, not one repeated
-    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
-
-
 def reference_training(data, overrides: tuple[str, ...]) -> tuple[list[np.ndarray], list[dict[str, float]]]:
-    """Training as earlier versions did it, from float32 arrays: Keras' own batching of arrays in
-    each epoch's order (pipeline.training.batches.epoch_order), validation on the float32 arrays."""
+    """Keras' own `fit` on float32 arrays in each epoch's order (pipeline.training.batches.epoch_order),
+    validating on the float32 arrays in batches of the compiled steps' validation batch size."""
     settings = tiny_settings_with(*overrides)
     cfg = settings.train
     model = _compiled_model(overrides, steps_per_epoch(len(data.x_train), cfg.batch_size))
@@ -103,7 +83,7 @@ def reference_training(data, overrides: tuple[str, ...]) -> tuple[list[np.ndarra
         fitted = model.fit(
             x_train[order], data.y_train[order], batch_size=cfg.batch_size, epochs=epoch + 1,
             initial_epoch=epoch, shuffle=False, validation_data=(x_val, data.y_val),
-            validation_batch_size=cfg.batch_size, verbose=0,
+            validation_batch_size=VALIDATION_BATCH, verbose=0,
         )  # fmt: skip
         rows.append({key: float(values[-1]) for key, values in fitted.history.items()})
     return model.get_weights(), rows
@@ -111,7 +91,8 @@ def reference_training(data, overrides: tuple[str, ...]) -> tuple[list[np.ndarra
 
 @pytest.mark.parametrize("overrides", [("model.dropout.rate=0.5",), ("model.dropout.input_rate=0.2",)])
 def test_training_on_uint8_pixels_equals_training_on_float32_arrays(overrides: tuple[str, ...]):
-    """Same weights and the same history to the last bit (the tiny config: 3 epochs, 320 images)."""
+    """The compiled steps on uint8 pixels train exactly as Keras' `fit` does on float32 arrays: same
+    weights and the same history to the last bit (the tiny config: 3 epochs, 330 images)."""
     data = make_tiny_data(n_train=330)  # 330 = 20 batches of 16 and a short one of 10
     expected_weights, expected_rows = reference_training(data, overrides)
     result = build_and_fit(tiny_settings_with(*overrides), data)

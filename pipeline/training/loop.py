@@ -1,4 +1,4 @@
-"""The training loop: seeded runtime, compiled model, `fit` with per-epoch hooks (no tracking, no files).
+"""The training loop: seeded runtime, compiled model, epochs with per-epoch hooks (no tracking, no files).
 
 What tests and benchmarks call directly; `pipeline.train` wraps it in an MLflow run and writes files.
 TensorFlow is imported inside the functions, so importing this module stays cheap.
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from pipeline.data.preprocess import ProcessedData
     from pipeline.training.checkpoint import Checkpoint
+    from pipeline.training.steps import CompiledSteps
 
 log = logging.getLogger(__name__)
 
@@ -72,34 +73,7 @@ def compile_model(model: keras.Model, cfg: TrainConfig, epoch_steps: int = 1) ->
         optimizer=build_optimizer(cfg, epoch_steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=cfg.steps_per_execution,
     )
-
-
-def _epoch_recorder(on_epoch: Sequence[EpochHook]) -> Any:
-    """A Keras callback that times epochs, keeps the history rows and tells `on_epoch` hooks."""
-    import keras
-
-    class EpochRecorder(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rows: list[dict[str, float]] = []
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.seconds.append(time.perf_counter() - self._start)
-            logs = logs or {}
-            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]}}
-            row["gap"] = row["accuracy"] - row["val_accuracy"]
-            self.rows.append(row)
-            with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
-                for hook in on_epoch:
-                    hook(row, self.seconds[-1])
-
-    return EpochRecorder()
 
 
 def log_epoch_line(row: dict[str, float], seconds: float) -> None:
@@ -141,30 +115,64 @@ def fit(
     continues with the next epoch. Epoch e's batch order is a function of (seed, e) (see
     `pipeline.training.batches`), so a resumed fit sees exactly the batches an uninterrupted one would.
     """
-    from pipeline.training.batches import EpochBatches, in_order
+    from pipeline.training.steps import CompiledSteps
 
     hooks = list(on_epoch)
     show_bar = cfg.progress and sys.stdout.isatty()
     if cfg.progress and not show_bar:
         hooks.append(epoch_line_hook())
-    recorder = _epoch_recorder(hooks)
+    rows: list[dict[str, float]] = []
+    seconds: list[float] = []
     if len(done) < cfg.epochs:
         # Tensors on the arrays' own memory where they allow it: converting them would copy them.
-        # Both pipelines scale the uint8 pixels batch by batch (pipeline.model.pixels).
-        x_train, y_train = shared_tensor(data.x_train), shared_tensor(data.y_train)
-        batches = EpochBatches(x_train, y_train, cfg.batch_size, cfg.seed)
-        model.fit(
-            batches.dataset,
-            epochs=cfg.epochs,
-            initial_epoch=len(done),
-            validation_data=in_order(shared_tensor(data.x_val), shared_tensor(data.y_val), cfg.batch_size),
-            shuffle=False,  # the order is the pipeline's own
-            callbacks=[batches.keras_callback(), recorder, *early_stopping(cfg)],
-            verbose=1 if show_bar else 0,
-        )
-    history = pd.DataFrame([*done, *recorder.rows], columns=HISTORY_COLUMNS)
-    seconds = float(pd.Series(recorder.seconds).median()) if recorder.seconds else float("nan")
-    return TrainResult(model, history, seconds)
+        steps = CompiledSteps(model, shared_tensor(data.x_train), shared_tensor(data.y_train), cfg.batch_size)
+        x_val, y_val = shared_tensor(data.x_val), shared_tensor(data.y_val)
+        stoppers = early_stopping(cfg)
+        for callback in stoppers:
+            callback.set_model(model)
+            callback.on_train_begin()
+        for epoch in range(len(done), cfg.epochs):
+            start = time.perf_counter()
+            loss, accuracy = train_epoch(steps, cfg, epoch, show_bar)
+            val_loss, val_accuracy = steps.validate(x_val, y_val).means()
+            seconds.append(time.perf_counter() - start)
+            row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
+                   "val_accuracy": val_accuracy, "gap": accuracy - val_accuracy}  # fmt: skip
+            rows.append(row)
+            with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
+                for hook in hooks:
+                    hook(row, seconds[-1])
+            if show_bar:
+                print(f"  val_loss {val_loss:.4f}  val_accuracy {val_accuracy:.4f}", flush=True)
+            for callback in stoppers:
+                callback.on_epoch_end(epoch, row)
+            if model.stop_training:
+                break
+    history = pd.DataFrame([*done, *rows], columns=HISTORY_COLUMNS)
+    median = float(pd.Series(seconds).median()) if seconds else float("nan")
+    return TrainResult(model, history, median)
+
+
+def train_epoch(steps: CompiledSteps, cfg: TrainConfig, epoch: int, show_bar: bool) -> tuple[float, float]:
+    """One epoch's optimizer steps, `train.steps_per_execution` per call into TensorFlow;
+    returns its mean loss and accuracy. A progress bar follows the calls when `show_bar`."""
+    import keras
+
+    from pipeline.training.batches import order_tensor
+    from pipeline.training.steps import NO_SUMS
+
+    order = order_tensor(steps.examples, cfg.seed, epoch)
+    bar = None
+    if show_bar:
+        print(f"Epoch {epoch + 1}/{cfg.epochs}", flush=True)
+        bar = keras.utils.Progbar(steps.steps, stateful_metrics=["loss", "accuracy"])
+    sums = NO_SUMS
+    for first in range(0, steps.steps, cfg.steps_per_execution):
+        last = min(first + cfg.steps_per_execution, steps.steps)
+        sums = steps.train(order, first, last, sums)
+        if bar is not None:
+            bar.update(last, list(zip(["loss", "accuracy"], sums.means(), strict=True)))
+    return sums.means()
 
 
 def shared_tensor(array: Any) -> Any:

@@ -1,0 +1,144 @@
+"""Training and validation steps compiled into TensorFlow functions that each run many batches.
+
+An epoch here is a few calls into TensorFlow (`train.steps_per_execution` optimizer steps each); each
+call is one graph that gathers every batch from the training tensors in the epoch's order, scales
+it, runs the model forward and backward, applies the optimizer's (fused) update and adds the batch's
+loss and correct predictions to running sums. The metrics are those sums divided once per call, not
+metric objects updated per step: per-step work is what a small net's epoch is made of.
+
+Pixels are scaled by a divisor passed in as an argument, never a constant: on a constant, graph
+optimisation turns the division into a multiplication by 1/255, which rounds differently from
+`pipeline.model.pixels.to_unit` (the scaling every other reader of the data uses).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.model.pixels import PIXEL_MAX, check_pixels
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+# Validation runs without dropout, so its batch size changes no number but the summation order;
+# larger batches are fewer steps.
+VALIDATION_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Sums:
+    """Running float32 sums over batches: of the loss times the batch size, of correct predictions,
+    of examples. Their ratios are the means Keras' metrics report, rounded as they round them."""
+
+    loss: np.float32
+    correct: np.float32
+    examples: np.float32
+
+    def means(self) -> tuple[float, float]:
+        """(mean loss per example, accuracy)."""
+        return float(self.loss / self.examples), float(self.correct / self.examples)
+
+
+NO_SUMS = Sums(np.float32(0), np.float32(0), np.float32(0))
+
+
+class CompiledSteps:
+    """The model's training and validation steps on one dataset, traced once, called per chunk."""
+
+    def __init__(self, model: keras.Model, x: Any, y: Any, batch_size: int) -> None:
+        import keras
+        import tensorflow as tf
+
+        check_pixels(x, "the training images")
+        self.model = model
+        self.batch_size = batch_size
+        self.examples = int(x.shape[0])
+        self.steps = math.ceil(self.examples / batch_size)
+        self._x, self._y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int64)
+        self._divisor = tf.constant(PIXEL_MAX, tf.float32)
+        self._loss = keras.losses.SparseCategoricalCrossentropy()
+        model.optimizer.build(model.trainable_variables)
+        self._train = tf.function(self._train_chunk)
+        self._validate = tf.function(self._validation_sums)
+
+    def train(self, order: tf.Tensor, first: int, last: int, sums: Sums = NO_SUMS) -> Sums:
+        """Optimizer steps `first`..`last - 1` of the epoch whose example order is `order`, adding
+        to `sums` (one running sum over the epoch, as if it were one call)."""
+        import tensorflow as tf
+
+        totals = self._train(order, tf.constant(first), tf.constant(last), self._divisor, *astuple(sums))
+        return Sums(*(value.numpy() for value in totals))
+
+    def validate(self, x: Any, y: Any) -> Sums:
+        """Loss and correct predictions summed over a split, without dropout."""
+        import tensorflow as tf
+
+        check_pixels(x, "the validation images")
+        x, y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int64)
+        return Sums(*(value.numpy() for value in self._validate(x, y, self._divisor)))
+
+    def batch(self, order: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """Batch `index` of the epoch whose order is `order`: (float32 pixels in [0, 1], labels),
+        made by the same graph code as the training steps'."""
+        import tensorflow as tf
+
+        return tf.function(self._batch_of)(order, tf.constant(index), self._divisor)
+
+    def _batch_of(self, order: tf.Tensor, index: tf.Tensor, divisor: tf.Tensor) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        rows = order[index * self.batch_size : (index + 1) * self.batch_size]  # the last: the remainder
+        return tf.cast(tf.gather(self._x, rows), tf.float32) / divisor, tf.gather(self._y, rows)
+
+    def _train_chunk(self, order: tf.Tensor, first: tf.Tensor, last: tf.Tensor, divisor: tf.Tensor,
+                     *sums: tf.Tensor) -> Any:  # fmt: skip
+        import tensorflow as tf
+
+        model = self.model
+        variables = model.trainable_variables
+
+        def step(i: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor, seen: tf.Tensor) -> Any:
+            x, y = self._batch_of(order, i, divisor)
+            with tf.GradientTape() as tape:
+                probabilities = model(x, training=True)
+                loss = self._loss(y, probabilities)
+                if model.losses:
+                    loss += tf.add_n(model.losses)
+            model.optimizer.apply(tape.gradient(loss, variables), variables)
+            count = tf.cast(tf.shape(y)[0], tf.float32)
+            return i + 1, loss_sum + loss * count, correct + _correct(probabilities, y), seen + count
+
+        _, *totals = tf.while_loop(lambda i, *_: i < last, step, (first, *sums))
+        return totals
+
+    def _validation_sums(self, x: tf.Tensor, y: tf.Tensor, divisor: tf.Tensor) -> Any:
+        import keras
+        import tensorflow as tf
+
+        n = tf.shape(x)[0]
+
+        def step(start: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor) -> Any:
+            batch_x = tf.cast(x[start : start + VALIDATION_BATCH], tf.float32) / divisor
+            batch_y = y[start : start + VALIDATION_BATCH]
+            probabilities = self.model(batch_x, training=False)
+            losses = keras.losses.sparse_categorical_crossentropy(batch_y, probabilities)
+            return (
+                start + VALIDATION_BATCH,
+                loss_sum + tf.reduce_sum(losses),
+                correct + _correct(probabilities, batch_y),
+            )
+
+        zero = tf.constant(0.0)
+        _, loss_sum, correct = tf.while_loop(lambda start, *_: start < n, step, (tf.constant(0), zero, zero))
+        return loss_sum, correct, tf.cast(n, tf.float32)
+
+
+def _correct(probabilities: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    import tensorflow as tf
+
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1), labels), tf.float32))
