@@ -34,7 +34,7 @@ help:  ## this list: the verbs of this Makefile
 install: $(VENV)/.installed-test  ## create .venv and install the project with every extra
 
 run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -> train -> evaluate -> compare
-	dvc repro
+	$(PY) -m pipeline.tools.repro  # dvc repro, with the rates trained side by side
 	@$(PY) -m pipeline.core.environment --write environment.json  # what made these results
 
 # Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,

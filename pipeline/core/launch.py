@@ -38,6 +38,8 @@ DVC_EXP_ENV = "DVC_EXP_NAME"
 # ... and the commit the experiment starts from (every experiment of one queued grid shares it).
 DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
 # DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
+# Set by `make run` (pipeline.tools.repro), which runs several `dvc repro`s: their trainings share it.
+INVOCATION_ENV = "DROPOUT_LAB_DVC_INVOCATION"
 DVC_CONFIG_NAME = "params"
 RATE_KEY = "model.dropout.rate"
 
@@ -139,15 +141,25 @@ def dvc_invocation() -> str:
     One `dvc repro` or `dvc exp run` runs its stages one after another in child processes; they share
     this key, so its trainings can be grouped under one MLflow parent run. Start time tells a reused
     pid apart. Without a `dvc` ancestor (a stage command run by hand) the key is this process's own.
+    `make run` runs several `dvc repro`s as one invocation: it hands its key down in INVOCATION_ENV.
     """
     import psutil
 
+    if os.environ.get(INVOCATION_ENV):
+        return os.environ[INVOCATION_ENV]
     process = psutil.Process()
     for ancestor in process.parents():
         if _is_dvc(ancestor):
             process = ancestor
             break
     return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
+
+
+def new_invocation() -> str:
+    """A key for an invocation that runs several `dvc` processes: this process's host, pid and time."""
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
 
 
 def _is_dvc(process: object) -> bool:

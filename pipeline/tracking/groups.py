@@ -60,11 +60,12 @@ def dvc_group(
 ) -> str:
     """The parent run of one `dvc repro` / `dvc exp run`: found by its invocation key, else made.
 
-    Its stages run one after another, so there is no race between them; a queue worker is
-    another invocation with a key of its own. It is RUNNING while one of its trainings runs,
-    and says where (`where`: that training's process), so a crash there is found for both.
+    A queue worker is another invocation with a key of its own; `make run` runs the trainings of
+    one invocation side by side, so two may make a parent at once: each then keeps the oldest and
+    deletes its own other one. It is RUNNING while one of its trainings runs, and says where
+    (`where`: that training's process), so a crash there is found for both.
     """
-    found = store.runs_where([experiment_id], tag_is(TAG_DVC_INVOCATION, invocation), limit=1)
+    found = _groups_of(store, experiment_id, invocation)
     if found:
         run_id = found[0].run_id
         store.client.update_run(run_id, status=RUNNING)
@@ -75,7 +76,17 @@ def dvc_group(
     if dvc_experiment:
         tags[TAG_DVC_EXPERIMENT] = dvc_experiment
     name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    return store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    made = store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    oldest = _groups_of(store, experiment_id, invocation)[0].run_id
+    if oldest != made:
+        store.client.delete_run(made)
+    return oldest
+
+
+def _groups_of(store: Store, experiment_id: str, invocation: str) -> list[TrackedRun]:
+    """The parent runs made for `invocation`, oldest first (ties by run id): the first one is it."""
+    found = store.runs_where([experiment_id], tag_is(TAG_DVC_INVOCATION, invocation))
+    return sorted(found, key=lambda run: (run.start_ms, run.run_id))
 
 
 def find_dvc_group(store: Store, experiment: str, invocation: str) -> str | None:
@@ -93,8 +104,11 @@ def dvc_training_runs(store: Store, experiment: str, param: str, value: str) -> 
 
 
 def end_group(store: Store, parent_run_id: str) -> str:
-    """End a parent FINISHED when every child finished, FAILED otherwise; return the status."""
+    """End a parent FINISHED when every child finished, FAILED otherwise; return the status.
+    While another child still runs (trainings side by side) it stays RUNNING: the last one ends it."""
     children = store.child_runs(parent_run_id)
+    if any(run.status == RUNNING for run in children):
+        return RUNNING
     ok = bool(children) and all(run.status == FINISHED for run in children)
     status = FINISHED if ok else FAILED
     store.client.set_terminated(parent_run_id, status)

@@ -1,0 +1,153 @@
+"""`make run`: `dvc repro` with the trainings of the rates, then their evaluations, running side by side.
+
+    python -m pipeline.tools.repro [--force] [--jobs N]
+
+`dvc repro` runs one stage at a time; the stages of a matrix item do not depend on each other, and
+DVC lets several `dvc repro` processes work in one project at once (each locks only the paths it
+reads and writes). So this runs, in waves: the data stages (`dvc repro preprocess`); every `train@`
+item at once (`dvc repro -s train@<rate>`, at most `--jobs` together); every `evaluate@` item; and
+last a plain `dvc repro`, which runs whatever is left (the comparison) and checks that nothing is
+out of date. Each stage skips itself when it is up to date, as under `dvc repro`; `--force`
+re-runs the trainings, evaluations and comparison (the data stages only when their inputs changed).
+
+The outputs, `dvc.lock` and the MLflow runs are those `dvc repro` makes: every training of one
+invocation is a child of one MLflow parent run. Output lines are prefixed with their stage. A failed
+stage stops the rest (exit 1); Ctrl-C or SIGTERM stops every stage (their trainings end KILLED and
+resume with the next `make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.core.errors import UserError, reported_as_exit
+from pipeline.core.launch import INVOCATION_ENV, new_invocation
+from pipeline.tools.server import stop_group
+
+DATA_TARGET = "preprocess"  # with `download`, which it depends on
+DATA_STAGES = ("download", DATA_TARGET)
+WAVES = ("train@", "evaluate@")
+# `dvc repro` holds the project's lock while it reads the pipeline; another one starting then
+# fails at once with this message. Such a start is retried, never a stage that ran.
+LOCK_BUSY = "Unable to acquire lock"
+LOCK_RETRIES = 20
+LOCK_RETRY_S = 1.5
+
+
+@dataclass
+class Stage:
+    """One `dvc repro` child and the last lines it printed."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[str] | None = None
+    tail: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.tail = []
+        self.process = subprocess.Popen(
+            self.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            start_new_session=True,  # its own group: stopping it stops the training it runs
+        )  # fmt: skip
+        self.reader = threading.Thread(target=self._relay, daemon=True)
+        self.reader.start()
+
+    def _relay(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.tail = [*self.tail[-20:], line]
+            print(f"[{self.name}] {line}", end="", flush=True)
+
+    def poll(self) -> int | None:
+        assert self.process is not None
+        code = self.process.poll()
+        if code is not None and self.reader is not None:
+            self.reader.join()
+        return code
+
+    def lock_was_busy(self) -> bool:
+        return any(LOCK_BUSY in line for line in self.tail)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_group(self.process.pid)
+
+
+def dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def stage_names() -> list[str]:
+    """Every stage of dvc.yaml, matrix items expanded (`train@0.5`), as DVC names them."""
+    listed = subprocess.run(dvc("stage", "list", "--name-only"), capture_output=True, text=True)
+    if listed.returncode:
+        raise UserError(f"dvc stage list failed:\n{listed.stderr.strip()}")
+    return listed.stdout.split()
+
+
+def repro(name: str, force: bool) -> Stage:
+    """`dvc repro -s <name>`: that stage alone, skipped when it is up to date (unless `force`)."""
+    return Stage(name, dvc("repro", *(["-f"] if force else []), "-s", name))
+
+
+def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
+    """Run the stages' `dvc repro`s, at most `jobs` at once; a failure stops the others."""
+    waiting, running = list(stages), []
+    retries = {stage.name: 0 for stage in stages}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                stage = waiting.pop(0)
+                stage.start(env)
+                running.append(stage)
+                time.sleep(LOCK_RETRY_S)  # let it read the pipeline before the next one starts
+            for stage in list(running):
+                code = stage.poll()
+                if code is None:
+                    continue
+                running.remove(stage)
+                if code and stage.lock_was_busy() and retries[stage.name] < LOCK_RETRIES:
+                    retries[stage.name] += 1
+                    waiting.insert(0, stage)
+                elif code:
+                    raise UserError(f"{stage.name} failed (exit {code}); see its lines above")
+            time.sleep(0.2)
+    finally:
+        for stage in running:
+            stage.stop()
+
+
+def run(force: bool, jobs: int) -> None:
+    env = {**os.environ, INVOCATION_ENV: os.environ.get(INVOCATION_ENV) or new_invocation()}
+    run_wave([Stage(DATA_TARGET, dvc("repro", DATA_TARGET))], jobs=1, env=env)
+    names = [name for name in stage_names() if name not in DATA_STAGES]
+    for prefix in WAVES:
+        run_wave([repro(name, force) for name in names if name.startswith(prefix)], jobs, env)
+    if force:
+        run_wave([repro(name, force) for name in names if not name.startswith(WAVES)], jobs, env)
+    run_wave([Stage("dvc repro", dvc("repro"))], jobs=1, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="re-run trainings, evaluations, comparison")
+    parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1),
+                        help="stages at once (default: twice the CPUs)")  # fmt: skip
+    args = parser.parse_args(argv)
+    with reported_as_exit():
+        if args.jobs < 1:
+            raise UserError(f"--jobs must be at least 1, not {args.jobs}")
+        run(args.force, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
