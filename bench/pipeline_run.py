@@ -1,16 +1,17 @@
-"""The whole DVC pipeline as a user waits for it: `dvc repro -f` (train, evaluate, compare) vs the seed.
+"""The whole DVC pipeline as a user waits for it: `make run`'s repro, forced, vs the seed script per rate.
 
-    python -m bench.pipeline_run [--rounds 2] [--cpus 0] [--epochs N] [--quick]
+    python -m bench.pipeline_run [--rounds 1] [--cpus ''] [--epochs N] [--quick]
 
 In a temp clone of this checkout's HEAD (the repo's own outputs are not touched), the data stages
 run once (download from the MNIST mirror, preprocess; not timed), then alternately:
-  (b) `dvc repro -f --downstream train`: the 3 trainings of sweep.rates, their 3 evaluate stages and
-      compare, each stage its own process, as `dvc repro` runs them;
-  (a) the seed notebook's script three times, one process after another (3 trainings, no tracking).
-Prints the medians, the ratio (b)/(a) (target <= 0.5), and what one evaluate stage costs as its own
-process (most of which merging evaluation into the training process would save, per rate).
-Pinned to `--cpus` (default core 0). Nothing is asserted. `--epochs` sets train.epochs in the clone's
-params.yaml and the seed's epochs alike (default: params.yaml's); `--quick`: one round of 1 epoch.
+  (b)  `python -m pipeline.tools.repro --force` (what `make run` runs): the trainings of sweep.rates
+       side by side, then their evaluate stages side by side, then compare;
+  (b') `dvc repro -f --downstream train`: the same stages one at a time, as plain `dvc repro` runs them;
+  (a)  the seed notebook's script once per rate, one process after another (no tracking).
+Prints the medians and the ratios (b)/(a) (target <= 0.5) and (b')/(a). Every contender has the
+whole machine (`--cpus ''`): the seed script's TensorFlow uses every core, the project's trainings
+one each. Nothing is asserted. `--epochs` sets train.epochs in the clone's params.yaml and the seed's
+epochs alike (default: params.yaml's); `--quick`: one round of 1 epoch.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def set_epochs(clone: Path, epochs: int) -> None:
 
 
 def main() -> None:
-    parser = Parser(__doc__, cpus="0", defaults={"rounds": 2}, quick={"epochs": 1})
+    parser = Parser(__doc__, cpus="", defaults={"rounds": 1}, quick={"epochs": 1})
     args = parser.parse_args()
     begin("pipeline_run", args.cpus)
     mirror = mnist_mirror(settings_for())
@@ -73,36 +74,32 @@ def main() -> None:
         create_store(Workspace(clone, clone, "clone"))
         seed_ws = prepare_workspace(Path(tmp) / "seed")
         print(f"clone of {head[:10]} with MNIST from {mirror}; rates {rates}, {epochs} epochs")
-        print("(b), (a) alternated")
+        print("(b), (b'), (a) alternated")
 
         def seed_scripts(_: int) -> Result:
-            runs = [run_child([sys.executable, SEED_SCRIPT, f"--data={seed_ws.raw_npz}", f"--seed={seed}",
-                               f"--epochs={epochs}"], seed_ws.env(), seed_ws.root, args.cpus)
-                    for seed in (1, 2, 3)]  # fmt: skip
+            seed = [sys.executable, SEED_SCRIPT, f"--data={seed_ws.raw_npz}", f"--epochs={epochs}"]
+            ws = seed_ws
+            runs = [run_child([*seed, f"--seed={i}", f"--rate={rate}"], ws.env(), ws.root, args.cpus)
+                    for i, rate in enumerate(rates, start=1)]  # fmt: skip
             return {"wall": sum(r["wall"] for r in runs), "peak_mib": max(r["peak_mib"] for r in runs)}
 
+        make_run = [sys.executable, "-m", "pipeline.tools.repro", "--force"]
         contenders = {
-            "b": lambda _: run_child(["dvc", "repro", "-f", "--downstream", "train"], env, clone, args.cpus),
+            "b": lambda _: run_child(make_run, env, clone, args.cpus),
+            "b2": lambda _: run_child(["dvc", "repro", "-f", "--downstream", "train"], env, clone, args.cpus),
             "a": seed_scripts,
         }
         results = alternate(contenders, range(1, args.rounds + 1))
-        rate = rates[-1]
-        evaluate = ["python", "-m", "pipeline.evaluate", "--config-dir", ".", "--config-name", "params",
-                    f"model.dropout.rate={rate}"]  # fmt: skip
-        one_evaluate = run_child(evaluate, env, clone, args.cpus)["wall"]
     labels = {
-        "a": "(a) seed script x3, one after another",
-        "b": "(b) dvc repro -f (train, evaluate, compare)",
+        "a": f"(a) seed script x{len(rates)}, one after another",
+        "b": "(b) make run's repro --force (side by side)",
+        "b2": "(b') dvc repro -f (one stage at a time)",
     }
-    print("\n" + ratio_table({"a": results["a"], "b": results["b"]}, COLUMNS, [("b", "a")], labels))
+    print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b2", "a")], labels))
     ratio = median_of("wall")(results["b"]) / median_of("wall")(results["a"])
-    print(f"\none evaluate stage (rate {rate}) as its own process: {one_evaluate:.1f} s. Inside the training")
-    print("process the same evaluation is the 'evaluation' line of bench.timeline; merging the stages")
-    print(
-        f"would save the rest of the {one_evaluate:.1f} s (start-up, model and data loading, exit) per rate."
-    )
     ok = verdict(ratio <= TARGET_RATIO)
-    print(f"\n{ok}  dvc repro -f / 3 seed scripts = {ratio:.3f} (target <= {TARGET_RATIO})")
+    print(f"\n{ok}  make run's repro --force / {len(rates)} seed scripts = {ratio:.3f} "
+          f"(target <= {TARGET_RATIO})")  # fmt: skip
     end()
 
 
