@@ -59,6 +59,7 @@ class CompiledSteps:
         self.batch_size = batch_size
         self.examples = int(x.shape[0])
         self.steps = math.ceil(self.examples / batch_size)
+        self.full_batches = self.examples // batch_size
         self._x, self._y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int64)
         self._divisor = tf.constant(PIXEL_MAX, tf.float32)
         self._loss = keras.losses.SparseCategoricalCrossentropy()
@@ -71,8 +72,17 @@ class CompiledSteps:
         to `sums` (one running sum over the epoch, as if it were one call)."""
         import tensorflow as tf
 
-        totals = self._train(order, tf.constant(first), tf.constant(last), self._divisor, *astuple(sums))
-        return Sums(*(value.numpy() for value in totals))
+        # Whole batches and the short last one are traced apart: each then has a static shape, and
+        # the graph optimiser folds away the shape arithmetic a dynamic batch size costs every step.
+        for start, stop, short in (
+            (first, min(last, self.full_batches), False),
+            (self.full_batches, last, True),
+        ):
+            if start < stop:
+                totals = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
+                                     *astuple(sums), short=short)  # fmt: skip
+                sums = Sums(*(value.numpy() for value in totals))
+        return sums
 
     def validate(self, x: Any, y: Any) -> Sums:
         """Loss and correct predictions summed over a split, without dropout."""
@@ -87,23 +97,28 @@ class CompiledSteps:
         made by the same graph code as the training steps'."""
         import tensorflow as tf
 
-        return tf.function(self._batch_of)(order, tf.constant(index), self._divisor)
+        short = index >= self.full_batches
+        return tf.function(self._batch_of)(order, tf.constant(index), self._divisor, short=short)
 
-    def _batch_of(self, order: tf.Tensor, index: tf.Tensor, divisor: tf.Tensor) -> tuple[Any, Any]:
+    def _batch_of(
+        self, order: tf.Tensor, index: tf.Tensor, divisor: tf.Tensor, short: bool
+    ) -> tuple[Any, Any]:
+        """Whole batch `index`, or (`short`) the remainder after the whole batches."""
         import tensorflow as tf
 
-        rows = order[index * self.batch_size : (index + 1) * self.batch_size]  # the last: the remainder
+        size, whole = self.batch_size, self.full_batches * self.batch_size
+        rows = order[whole:] if short else tf.reshape(order[:whole], [self.full_batches, size])[index]
         return tf.cast(tf.gather(self._x, rows), tf.float32) / divisor, tf.gather(self._y, rows)
 
     def _train_chunk(self, order: tf.Tensor, first: tf.Tensor, last: tf.Tensor, divisor: tf.Tensor,
-                     *sums: tf.Tensor) -> Any:  # fmt: skip
+                     *sums: tf.Tensor, short: bool) -> Any:  # fmt: skip
         import tensorflow as tf
 
         model = self.model
         variables = model.trainable_variables
 
         def step(i: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor, seen: tf.Tensor) -> Any:
-            x, y = self._batch_of(order, i, divisor)
+            x, y = self._batch_of(order, i, divisor, short)
             with tf.GradientTape() as tape:
                 probabilities = model(x, training=True)
                 loss = self._loss(y, probabilities)
