@@ -89,12 +89,11 @@ server: $(VENV)/.installed-server  ## team tracking server: PostgreSQL + mlflow 
 server-stop: $(VENV)/.installed-server  ## stop the tracking server and its PostgreSQL
 	$(PY) -m pipeline.tools.server stop
 
-bench: install  ## whole-run, pipeline, per-epoch, memory and team-scale benchmarks (about 40 minutes)
-	$(PY) -m bench.whole_run
-	$(PY) -m bench.pipeline_run
-	$(PY) -m bench.train_speed
-	$(PY) -m bench.memory
-	$(PY) -m bench.team_scale
+bench: install  ## the speed targets: floor, whole run, pipeline, sweep (about 30 minutes); outputs in bench/results/
+	$(PY) -m bench.floor | tee bench/results/floor.txt
+	$(PY) -m bench.whole_run --rounds 2 | tee bench/results/whole_run.txt
+	$(PY) -m bench.pipeline_run | tee bench/results/pipeline_run.txt
+	$(PY) -m bench.sweep_speed | tee bench/results/sweep_speed.txt
 
 clean:  ## remove pipeline outputs and Hydra folders (keeps mlflow.db)
 	rm -rf outputs multirun
