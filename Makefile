@@ -39,7 +39,9 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 
 # Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,
 # a tracking server) are made once. The fast tier still runs a real `dvc repro`, multirun and MLflow store.
-PYTEST_XDIST := -n auto --dist loadfile
+# Files start in collection order, which tests/conftest.py sets longest first, so the workers finish
+# together (xdist's own order, by number of tests, would leave the minutes-long files for last).
+PYTEST_XDIST := -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(VENV)/.installed-test  ## the fast test tier (minutes): every test not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_XDIST)
