@@ -24,8 +24,10 @@ $(UV):
 	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirements.txt
 
 # --frozen: install exactly what uv.lock says (never re-resolve); --inexact: keep uv itself.
+# --compile-bytecode: every stage and test process imports TensorFlow, which from source takes
+# seconds longer, each time where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
 $(VENV)/.installed-%: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --inexact --quiet $(EXTRAS_$*)
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode $(EXTRAS_$*)
 	@touch $@
 
 help:  ## this list: the verbs of this Makefile
