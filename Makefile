@@ -25,8 +25,9 @@ $(UV):
 
 # --frozen: install exactly what uv.lock says (never re-resolve); --inexact: keep uv itself.
 # --compile-bytecode: every stage and test process imports TensorFlow, which from source takes
-# seconds longer, each time where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
-$(VENV)/.installed-%: pyproject.toml uv.lock | $(UV)
+# seconds longer, each time where PYTHONDONTWRITEBYTECODE keeps Python from caching it. A change
+# of these install flags (this Makefile) installs again.
+$(VENV)/.installed-%: pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --frozen --inexact --quiet --compile-bytecode $(EXTRAS_$*)
 	@touch $@
 
