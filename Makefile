@@ -24,8 +24,11 @@ $(UV):
 	$(PY) -m pip install --quiet --require-hashes -r $(VENV)/uv-requirements.txt
 
 # --frozen: install exactly what uv.lock says (never re-resolve); --inexact: keep uv itself.
-$(VENV)/.installed-%: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --inexact --quiet $(EXTRAS_$*)
+# --compile-bytecode: every stage and test process imports TensorFlow, which from source takes
+# seconds longer, each time where PYTHONDONTWRITEBYTECODE keeps Python from caching it. A change
+# of these install flags (this Makefile) installs again.
+$(VENV)/.installed-%: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode $(EXTRAS_$*)
 	@touch $@
 
 help:  ## this list: the verbs of this Makefile
@@ -39,7 +42,9 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 
 # Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,
 # a tracking server) are made once. The fast tier still runs a real `dvc repro`, multirun and MLflow store.
-PYTEST_XDIST := -n auto --dist loadfile
+# Files start in collection order, which tests/conftest.py sets longest first, so the workers finish
+# together (xdist's own order, by number of tests, would leave the minutes-long files for last).
+PYTEST_XDIST := -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(VENV)/.installed-test  ## the fast test tier (minutes): every test not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_XDIST)

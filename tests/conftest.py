@@ -35,6 +35,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reaper.reap()
 
 
+# The files that take minutes, longest first (measured with `pytest --durations`): they start first,
+# and the short files fill in after them, so the xdist workers finish together (`make test-all`
+# passes --no-loadscope-reorder, which keeps this order). Tests within a file keep their order.
+LONGEST_FIRST = (
+    "test_dvc_experiments.py",
+    "test_dvc_pipeline.py",
+    "test_dvc_paper_presets.py",
+    "test_team_scale.py",
+    "test_team_server.py",
+    "test_resume_process.py",
+    "test_paper_presets.py",
+    "test_tune.py",
+    "test_sweep.py",
+    "test_mlflow_ui.py",
+    "test_progress.py",
+    "test_interrupted_run.py",
+    "test_dvc_resume.py",
+    "test_numerics.py",
+    "test_bad_inputs.py",
+    "test_parent_heartbeat.py",
+    "test_api.py",
+    "test_resume.py",
+    "test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture
 def synthetic_mnist(tmp_path: Path) -> SyntheticMnist:
     """Tiny MNIST-format files (200 train / 50 test) in a tmp folder, and settings whose

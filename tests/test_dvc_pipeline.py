@@ -1,8 +1,9 @@
 """The whole DVC pipeline in a real git repo: a temporary copy of this one, on synthetic data
 served as a local mirror, with a tiny net, as a DVC user works with it: `dvc repro`, results
-committed with the code, `dvc exp run -S` (the README's examples), `dvc exp show`, `dvc metrics
-diff`, `dvc plots diff`, a folder remote pushed to and pulled from, queued experiments, and a
-forced re-run that must reproduce the committed `dvc.lock` byte for byte.
+committed with the code, what a change of params or code re-runs, the MLflow Project entry points,
+a folder remote pushed to and pulled from, queued experiments, and a forced re-run that must
+reproduce the committed `dvc.lock` byte for byte. tests/test_dvc_experiments.py runs `dvc exp run
+-S` (the README's examples), `dvc exp show`, `dvc metrics diff` and `dvc plots diff` in a repo of its own.
 
 The tests share one repo and run in file order: the baseline commit is made once, experiments
 are added to it, and the workspace is put back to the baseline after each test that moves it.
@@ -11,33 +12,18 @@ are added to it, and the workspace is put back to the baseline after each test t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from commands import run_to_files
-from project_copy import copy_project
-from synthetic import write_synthetic_mnist
+from dvc_repo import DVC, RATES, VENV_BIN, make_repo, reproduce
+from dvc_repo import accuracy_of as _test_accuracy
+from dvc_repo import git as _git
+from dvc_repo import params as _params
+from dvc_repo import rows as _rows
+from dvc_repo import run as _run
 
-VENV_BIN = Path(sys.executable).parent
-DVC = str(VENV_BIN / "dvc")
-RATES = ("0.0", "0.5")
-
-# Tiny settings merged into the copy's conf/config.yaml (its `_self_`), so DVC's own Hydra
-# composition keeps them and presets (`-S experiment=small_data`) still layer on top.
-TINY: dict[str, Any] = {
-    "data": {"files": {}},  # mirrors and md5s of the synthetic files: filled in by the fixture
-    "model": {"hidden_units": [16]},
-    "train": {"epochs": 2},
-    "eval": {"mc_samples": 3},
-    "tracking": {"log_model": False},
-    "sweep": {"rates": [0.0, 0.5]},
-}
 # What a DVC user commits beside the code: small results (`cache: false`). Large ones are cached.
 COMMITTED = [
     "dvc.lock",
@@ -57,69 +43,16 @@ CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/rate_{r}" for
 # its results; the tests that change params, code, clones or queues run in the slow tier.
 
 
-def _run(
-    repo: Path, *args: str, ok: bool = True, default_store: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run a command in `repo`; MLflow logs to the repo's mlflow.db, named explicitly unless
-    `default_store` (then the code must find that store itself, as for a user)."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
-    if default_store:
-        del env["MLFLOW_TRACKING_URI"]
-    for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID"):
-        env.pop(key, None)
-    done = run_to_files(args, repo, env)
-    if ok:
-        assert done.returncode == 0, f"{args}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def _git(repo: Path, *args: str) -> str:
-    return _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", *args).stdout
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        both = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = _merge(base[key], value) if both else value
-    return merged
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repo holding this project's files (committed or not, minus ignored ones), tiny settings."""
-    base = tmp_path_factory.mktemp("dvc")
-    mirror = base / "mirror"
-    md5s = write_synthetic_mnist(mirror, n_train=300, n_test=60, seed=0)
-    repo = base / "repo"
-    copy_project(repo)
-    tiny = _merge(
-        TINY, {"data": {"mirrors": [str(mirror)], "files": {k: {"md5": v} for k, v in md5s.items()}}}
-    )
-    config = repo / "conf" / "config.yaml"
-    config.write_text(yaml.safe_dump(_merge(yaml.safe_load(config.read_text()), tiny), sort_keys=False))
-    _run(repo, sys.executable, "-m", "pipeline.core.params")
-    _run(repo, "git", "init", "-q")
-    _run(repo, "git", "add", "-A")
-    _git(repo, "commit", "-qm", "copy")
-    return repo
+    return make_repo(tmp_path_factory.mktemp("dvc"))
 
 
 @pytest.fixture(scope="module")
 def reproduced(repo: Path) -> Path:
     """The copy after one whole `dvc repro`, its small results committed: the baseline."""
-    _run(repo, DVC, "repro")
-    _run(repo, "git", "add", "-A")
-    _git(repo, "commit", "-qm", "results")
-    return repo
-
-
-def _restore_baseline(repo: Path) -> None:
-    """Put the workspace back to HEAD (params, lock, small results) and its cached outputs."""
-    _run(repo, "git", "reset", "-q", "--hard")
-    _run(repo, "git", "clean", "-fdq")  # results of rates HEAD does not sweep (not ignored ones)
-    _run(repo, DVC, "checkout", "--force")
+    return reproduce(repo)
 
 
 def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
@@ -183,28 +116,6 @@ def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrain
     assert {"train@0.0", "train@0.5"} <= _stages_after_editing(repo, "pipeline/training/loop.py")
 
 
-def _rows(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """`dvc exp show --json` rows by name: the workspace, each commit (by rev) and each experiment."""
-    rows: dict[str, dict[str, Any]] = {}
-    for commit in table:
-        rows[commit["rev"]] = commit["data"]
-        for experiment in commit.get("experiments") or []:
-            for rev in experiment["revs"]:
-                rows[rev["name"]] = {**rev["data"], "rev": rev["rev"]}
-    return rows
-
-
-def _test_accuracy(row: dict[str, Any], rate: str) -> float:
-    """The row's own test accuracy for `rate`: a number, not DVC's `!` (unreadable) or `-` (absent)."""
-    found = row["metrics"].get(f"metrics/eval/rate_{rate}.json")
-    assert found and "data" in found, f"rev {row['rev']}: no metrics/eval/rate_{rate}.json: {found}"
-    return found["data"]["test_accuracy"]
-
-
-def _params(row: dict[str, Any]) -> dict[str, Any]:
-    return row["params"]["params.yaml"]["data"]
-
-
 def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):
     repo = reproduced
     tracked = set(_git(repo, "ls-files").split())
@@ -218,62 +129,6 @@ def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):
     for name in COMMITTED:
         if name.endswith(".png"):
             assert (repo / name).stat().st_size < 100_000, name
-
-
-@pytest.mark.slow
-def test_readme_exp_examples_give_rows_with_their_own_metrics(reproduced: Path):
-    """The README's `dvc exp run` examples, scaled down: each row has its own params and metrics."""
-    repo = reproduced
-    baseline = _git(repo, "rev-parse", "HEAD").strip()
-    try:
-        _run(
-            repo, DVC, "exp", "run", "-n", "two-rates", "-S", "train.epochs=1", "-S", "sweep.rates=[0.0,0.3]"
-        )
-        _restore_baseline(repo)  # each experiment starts from the baseline, not from the previous one
-        _run(repo, DVC, "exp", "run", "-n", "small-data", "-S", "experiment=small_data",
-             "-S", "data.train_size=120", "-S", "train.epochs=3")  # fmt: skip
-    finally:
-        _restore_baseline(repo)
-    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
-    base, two, small = rows[baseline], rows["two-rates"], rows["small-data"]
-
-    assert _params(base)["train"]["epochs"] == 2 and _params(base)["data"]["train_size"] is None
-    assert _params(two)["train"]["epochs"] == 1 and _params(two)["sweep"]["rates"] == [0.0, 0.3]
-    assert _params(small)["train"]["epochs"] == 3 and _params(small)["data"]["train_size"] == 120
-    accuracies = {
-        name: _test_accuracy(row, "0.0") for name, row in (("base", base), ("two", two), ("small", small))
-    }
-    assert all(0.0 <= value <= 1.0 for value in accuracies.values())
-    assert 0.0 <= _test_accuracy(two, "0.3") <= 1.0 and 0.0 <= _test_accuracy(small, "0.5") <= 1.0
-    # A different config gives different numbers: each row reads its own commit, not the workspace.
-    assert len(set(accuracies.values())) == 3, accuracies
-
-
-@pytest.mark.slow
-def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp_path: Path):
-    repo = reproduced
-    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
-    old, new = _git(repo, "rev-parse", "HEAD").strip(), rows["small-data"]["rev"]
-
-    diff = json.loads(_run(repo, DVC, "metrics", "diff", old, new, "--json").stdout)
-    accuracy = diff["metrics/eval/rate_0.5.json"]["test_accuracy"]
-    assert isinstance(accuracy["old"], float) and isinstance(accuracy["new"], float)
-    assert accuracy["diff"] == pytest.approx(accuracy["new"] - accuracy["old"])
-    assert "epochs" in diff["metrics/train/rate_0.5.json"]  # 2 -> 3
-
-    out = tmp_path / "plots"
-    _run(repo, DVC, "plots", "diff", old, new, "-o", str(out))
-    html = (out / "index.html").read_text()
-    assert old[:7] in html and new[:7] in html  # both revisions' data are in the rendered page
-    assert "val_loss" in html and "predicted" in html  # learning curves and confusion matrices
-
-
-@pytest.mark.slow
-def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
-    repo = reproduced
-    done = _run(repo, DVC, "exp", "run", "-S", "model.dropout.rate=0.3", ok=False)
-    assert done.returncode != 0
-    assert "sweep.rates=[0.3]" in done.stdout + done.stderr
 
 
 @pytest.mark.slow
@@ -420,31 +275,3 @@ def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reprodu
     )
     assert trained == [("0.005", "0.0"), ("0.005", "0.5"), ("0.02", "0.0"), ("0.02", "0.5")]
     assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)
-
-
-@pytest.mark.slow
-def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):
-    """`mlflow run -e main` runs `dvc repro`: a changed training param re-runs both trainings, each a
-    child of the entry point's run (not the entry point's run itself). Leaves the workspace's DVC
-    outputs at the changed param: keep this test last in the module."""
-    repo = reproduced
-    params = repo / "params.yaml"
-    original = _run(repo, "git", "show", "HEAD:params.yaml").stdout  # earlier `exp run -S` may have edited it
-    changed = yaml.safe_load(original)
-    changed["train"]["learning_rate"] = 0.003
-    params.write_text(yaml.safe_dump(changed, sort_keys=False))
-    try:
-        done = _run(
-            repo, str(VENV_BIN / "mlflow"), "run", ".", "-e", "main", "--env-manager", "local",
-            "--experiment-name", "pipeline",
-        )  # fmt: skip
-    finally:
-        params.write_text(original)
-    runs = _runs_of(repo, "pipeline")
-    project = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(project) == 1, done.stderr[-2000:]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == project[0].info.run_id]
-    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
-    assert {r.data.params["train.learning_rate"] for r in children} == {"0.003"}
-    assert {r.info.status for r in runs} == {"FINISHED"}
-    assert all("test_accuracy" in r.data.metrics for r in children)

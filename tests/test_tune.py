@@ -117,21 +117,24 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:
 @pytest.mark.slow
 def test_a_search_stopped_by_sigterm_continues_with_the_same_command(synthetic_mnist, tmp_path):
     root, uri, overrides = _setup(synthetic_mnist, tmp_path)
-    command = _command(root, *overrides, "search.n_trials=3", "search.pruner.name=none", "train.epochs=4")
+    # Trials of seconds (batches of 4, one step per call), so the second is still training when
+    # the signal arrives, however fast or loaded the machine.
+    slow = ["train.epochs=20", "train.batch_size=4", "train.steps_per_execution=1"]
+    command = _command(root, *overrides, "search.n_trials=3", "search.pruner.name=none", *slow)
     env = _env(root, uri)
     log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def second_trial_running() -> bool:
+    def second_trial_training() -> bool:
         try:
             trials = _study(tmp_path).trials
         except Exception:  # the study is not created yet
             return False
-        return len(trials) >= 2 and trials[1].state.name == "RUNNING"
+        # an epoch reported: its MLflow run exists and it trains
+        return len(trials) >= 2 and trials[1].state.name == "RUNNING" and bool(trials[1].intermediate_values)
 
     try:
-        _wait_for(second_trial_running, 600, "the second trial to start")
-        time.sleep(1.0)
+        _wait_for(second_trial_training, 600, "the second trial to train an epoch")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 128 + signal.SIGTERM
     finally:
