@@ -45,6 +45,7 @@ LONGEST_FIRST = (
     "test_team_scale.py",
     "test_team_server.py",
     "test_resume_process.py",
+    "test_parallel_repro.py",
     "test_paper_presets.py",
     "test_tune.py",
     "test_sweep.py",
