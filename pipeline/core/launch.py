@@ -37,9 +37,9 @@ PROJECT_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"
 DVC_EXP_ENV = "DVC_EXP_NAME"
 # ... and the commit the experiment starts from (every experiment of one queued grid shares it).
 DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
-# DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
 # Set by `make run` (pipeline.tools.repro), which runs several `dvc repro`s: their trainings share it.
 INVOCATION_ENV = "DROPOUT_LAB_DVC_INVOCATION"
+# DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
 DVC_CONFIG_NAME = "params"
 RATE_KEY = "model.dropout.rate"
 
@@ -152,14 +152,18 @@ def dvc_invocation() -> str:
         if _is_dvc(ancestor):
             process = ancestor
             break
-    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
+    return _invocation_key(process)
 
 
 def new_invocation() -> str:
-    """A key for an invocation that runs several `dvc` processes: this process's host, pid and time."""
+    """A key for an invocation that runs several `dvc` processes: this process's own."""
     import psutil
 
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
+    return _invocation_key(psutil.Process())
+
+
+def _invocation_key(process: object) -> str:
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"  # type: ignore[attr-defined]
 
 
 def _is_dvc(process: object) -> bool:
