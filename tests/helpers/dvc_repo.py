@@ -40,7 +40,7 @@ def run(
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
     if default_store:
         del env["MLFLOW_TRACKING_URI"]
-    for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID"):
+    for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID", "DROPOUT_LAB_DVC_INVOCATION"):
         env.pop(key, None)
     done = run_to_files(args, repo, env)
     if ok:
@@ -60,15 +60,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def make_repo(base: Path) -> Path:
-    """A git repo holding this project's files (committed or not, minus ignored ones), tiny settings."""
+def make_repo(base: Path, settings: dict[str, Any] | None = None) -> Path:
+    """A git repo holding this project's files (committed or not, minus ignored ones), tiny settings
+    (and `settings` over them)."""
     mirror = base / "mirror"
     md5s = write_synthetic_mnist(mirror, n_train=300, n_test=60, seed=0)
     repo = base / "repo"
     copy_project(repo)
-    tiny = _merge(
-        TINY, {"data": {"mirrors": [str(mirror)], "files": {k: {"md5": v} for k, v in md5s.items()}}}
-    )
+    data = {"data": {"mirrors": [str(mirror)], "files": {k: {"md5": v} for k, v in md5s.items()}}}
+    tiny = _merge(_merge(TINY, data), settings or {})
     config = repo / "conf" / "config.yaml"
     config.write_text(yaml.safe_dump(_merge(yaml.safe_load(config.read_text()), tiny), sort_keys=False))
     run(repo, sys.executable, "-m", "pipeline.core.params")
