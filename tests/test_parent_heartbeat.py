@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.core.params import composed_settings
@@ -51,10 +50,10 @@ def test_a_sweep_longer_than_stale_after_s_is_never_stale_while_its_jobs_run(
         "model.hidden_units=[16]", "train.epochs=2", "tracking.log_model=false", "tracking.stale_after_s=2",
         f"hydra.sweep.dir={root}/multirun",
     ]  # fmt: skip
+    client = Store(uri).client  # the store exists before the sweep starts: no race over its creation
     log = (tmp_path / "sweep.log").open("w")
     sweep = subprocess.Popen([sys.executable, "-m", "pipeline.train", "-m", *overrides], cwd=ROOT, env=env,
                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    client = MlflowClient(tracking_uri=uri)
     judged = []
     try:
         while sweep.poll() is None:
