@@ -14,7 +14,7 @@ optimisation turns the division into a multiplication by 1/255, which rounds dif
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,14 +74,18 @@ class CompiledSteps:
 
         # Whole batches and the short last one are traced apart: each then has a static shape, and
         # the graph optimiser folds away the shape arithmetic a dynamic batch size costs every step.
+        # Examples are counted here (batch sizes are known before the steps run): one value fewer
+        # for the loop to carry.
         for start, stop, short in (
             (first, min(last, self.full_batches), False),
             (self.full_batches, last, True),
         ):
             if start < stop:
-                totals = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
-                                     *astuple(sums), short=short)  # fmt: skip
-                sums = Sums(*(value.numpy() for value in totals))
+                loss, correct = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
+                                            sums.loss, sums.correct, short=short)  # fmt: skip
+                whole = (stop - start) * self.batch_size
+                seen = self.examples - self.full_batches * self.batch_size if short else whole
+                sums = Sums(loss.numpy(), correct.numpy(), sums.examples + np.float32(seen))
         return sums
 
     def validate(self, x: Any, y: Any) -> Sums:
@@ -111,13 +115,13 @@ class CompiledSteps:
         return tf.cast(tf.gather(self._x, rows), tf.float32) / divisor, tf.gather(self._y, rows)
 
     def _train_chunk(self, order: tf.Tensor, first: tf.Tensor, last: tf.Tensor, divisor: tf.Tensor,
-                     *sums: tf.Tensor, short: bool) -> Any:  # fmt: skip
+                     loss_sum: tf.Tensor, correct: tf.Tensor, short: bool) -> Any:  # fmt: skip
         import tensorflow as tf
 
         model = self.model
         variables = model.trainable_variables
 
-        def step(i: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor, seen: tf.Tensor) -> Any:
+        def step(i: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor) -> Any:
             x, y = self._batch_of(order, i, divisor, short)
             with tf.GradientTape() as tape:
                 probabilities = model(x, training=True)
@@ -126,9 +130,9 @@ class CompiledSteps:
                     loss += tf.add_n(model.losses)
             model.optimizer.apply(tape.gradient(loss, variables), variables)
             count = tf.cast(tf.shape(y)[0], tf.float32)
-            return i + 1, loss_sum + loss * count, correct + _correct(probabilities, y), seen + count
+            return i + 1, loss_sum + loss * count, correct + _correct(probabilities, y)
 
-        _, *totals = tf.while_loop(lambda i, *_: i < last, step, (first, *sums))
+        _, *totals = tf.while_loop(lambda i, *_: i < last, step, (first, loss_sum, correct))
         return totals
 
     def _validation_sums(self, x: tf.Tensor, y: tf.Tensor, divisor: tf.Tensor) -> Any:
