@@ -12,8 +12,11 @@ In one run, alternated per round, each a fresh process on the same core (`--cpus
   (a') the same products without the pins (the widest kernels this CPU has), for information.
   (b) the project's epoch: `pipeline.training.loop.build_and_fit` on the default config and the
       processed MNIST, the median of epochs 2..n (epoch 1 includes tracing).
-Prints each figure, the ratio (b)/(a) (target <= 2.0) and the share of the epoch that is not
-arithmetic. Nothing is asserted. `--quick`: one round, 2 epochs.
+  (b0), (bs) the same epoch without dropout (rate 0: no masks drawn) and with plain SGD instead of
+      Adam (no moments to update): what the masks and Adam's update cost, which the floor omits.
+Prints each figure, the ratio (b)/(a) (target <= 2.0), the share of the epoch that is not
+arithmetic and the shares of the masks and of Adam's update. Nothing is asserted. `--quick`: one
+round, 2 epochs.
 """
 
 from __future__ import annotations
@@ -133,8 +136,8 @@ def main() -> None:
         unpinned = {key: value for key, value in one_thread.items() if key not in PINS}
         unpinned[UNPINNED_ENV] = "1"
 
-        def child(what: str, env: dict[str, str]) -> Any:
-            spec = json.dumps({"what": what, "epochs": args.epochs, "overrides": ws.overrides})
+        def child(what: str, env: dict[str, str], overrides: tuple[str, ...] = ()) -> Any:
+            spec = json.dumps({"what": what, "epochs": args.epochs, "overrides": [*ws.overrides, *overrides]})
             return lambda _: run_child(
                 [sys.executable, "-m", "bench.floor", "--child", spec], env, ws.root, args.cpus
             )
@@ -144,6 +147,8 @@ def main() -> None:
                 "a": child("floor", one_thread),
                 "a2": child("unpinned", unpinned),
                 "b": child("project", ws.env()),
+                "b0": child("project", ws.env(), ("model.dropout.rate=0.0",)),
+                "bs": child("project", ws.env(), ("train.optimizer=sgd",)),
             },
             range(1, args.rounds + 1),
             describe=lambda r: f"{r['epoch_s']:.3f} s/epoch",
@@ -152,11 +157,14 @@ def main() -> None:
         "a": "(a) floor: BLAS products, pinned (AVX2)",
         "a2": "(a') floor: BLAS products, unpinned",
         "b": "(b) project epoch",
+        "b0": "(b0) project epoch, no dropout",
+        "bs": "(bs) project epoch, SGD",
     }
     print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b", "a2")], labels))
-    floor, epoch = median_of("epoch_s")(results["a"]), median_of("epoch_s")(results["b"])
+    floor, epoch, unmasked, sgd = (median_of("epoch_s")(results[k]) for k in ("a", "b", "b0", "bs"))
     print(f"\n{verdict(epoch / floor <= TARGET_RATIO)}  project epoch / floor = {epoch / floor:.2f} "
-          f"(target <= {TARGET_RATIO}); {1 - floor / epoch:.0%} of the epoch is not arithmetic")  # fmt: skip
+          f"(target <= {TARGET_RATIO}); {1 - floor / epoch:.0%} of the epoch is not arithmetic: the dropout "
+          f"masks {1 - unmasked / epoch:.0%}, Adam's update beyond SGD's {1 - sgd / epoch:.0%}")  # fmt: skip
     end()
 
 
