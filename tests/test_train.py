@@ -8,11 +8,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from mlflow import MlflowClient
 
-from pipeline.core.config import ConfigError
+from pipeline.core.config import ConfigError, flatten, load_settings
 from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import run_dir_files
+from pipeline.core.params import compose_config
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
 from pipeline.train import check_matrix_rate, train_and_track
@@ -95,3 +97,43 @@ def test_dvc_rejects_a_rate_set_outside_the_matrix(tmp_path: Path):
     # The standard paper recipe: no dropout, and the matrix runs that rate alone (nothing overridden).
     params.write_text("model:\n  dropout:\n    rate: 0.0\nsweep:\n  rates: [0.0]\n")
     check_matrix_rate(params)
+
+
+def _params(rate: float, item: float | None, rates: list[float] | None = None) -> dict:
+    """params.yaml (sweep.rates [0.0, 0.2, 0.5]) with this rate, and the matrix item a DVC stage's
+    command adds (`+sweep.item=${item.rate}`)."""
+    params = yaml.safe_load(compose_config())
+    params["model"]["dropout"]["rate"] = rate
+    if rates is not None:
+        params["sweep"]["rates"] = rates
+    if item is not None:
+        params["sweep"]["item"] = item
+    return params
+
+
+def test_a_dvc_stage_trains_its_matrix_item():
+    settings = load_settings(_params(0.5, 0.2))
+    assert settings.model.dropout.rate == settings.sweep.item == 0.2
+    assert flatten(settings)["model.dropout.rate"] == 0.2  # the MLflow param
+    # The standard paper recipe: no dropout, a matrix of that rate alone.
+    assert load_settings(_params(0.0, 0.0, rates=[0.0])).model.dropout.rate == 0.0
+
+
+def test_dvc_refuses_a_rate_the_matrix_would_ignore():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_params(0.3, 0.5))
+    message = str(caught.value)
+    assert "model.dropout.rate = 0.3: not one of sweep.rates [0.0, 0.2, 0.5]" in message
+    assert "sweep.rates=[0.3]" in message and "python -m pipeline.train model.dropout.rate=0.3" in message
+
+
+def test_dvc_refuses_an_item_outside_the_matrix():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_params(0.5, 0.3))
+    assert "sweep.item = 0.3: not one of sweep.rates [0.0, 0.2, 0.5]" in str(caught.value)
+
+
+def test_without_an_item_the_rate_is_the_one_written():
+    settings = load_settings(_params(0.3, None))
+    assert settings.model.dropout.rate == 0.3 and settings.sweep.item is None
+    assert "sweep.item" not in flatten(settings)

@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from pipeline.core.errors import UserError
@@ -183,6 +184,9 @@ class ReportConfig(_Strict):
 
 class SweepConfig(_Strict):
     rates: Annotated[list[MatrixRate], Field(min_length=1)]
+    # The matrix item a DVC stage runs: set by dvc.yaml's command (`+sweep.item=${item.rate}`),
+    # absent elsewhere. `Settings` makes it the stage's `model.dropout.rate`.
+    item: MatrixRate | None = None
 
     @field_validator("rates")
     @classmethod
@@ -281,8 +285,45 @@ class Settings(_Strict):
     # Only with `hparams_search=<name>`: the search's config (no key at all otherwise).
     search: SearchConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _rate_of_the_matrix_item(cls, data: Any) -> Any:
+        """Under DVC each stage trains its matrix item (`+sweep.item`, see dvc.yaml): it becomes
+        `model.dropout.rate`, which output paths, training and MLflow params read. The rate written in
+        params.yaml must be one of `sweep.rates`: any other (`dvc exp run -S model.dropout.rate=...`)
+        the matrix would ignore. Before field validation, as the models are frozen; values of the
+        wrong type are left to it."""
+        try:
+            item, rates = data["sweep"]["item"], data["sweep"]["rates"]
+            rate = data["model"]["dropout"]["rate"]
+        except (KeyError, TypeError):
+            return data
+        if not (_is_number(rate) and _is_number(item) and isinstance(rates, list)):
+            return data
+        if rate not in rates:
+            raise ValueError(
+                f"model.dropout.rate = {rate!r}: not one of sweep.rates {rates}. Under DVC the train matrix "
+                "sets the rate of each stage from sweep.rates, and model.dropout.rate must be one of them. "
+                f"To train {rate}: dvc exp run -S 'sweep.rates=[{rate}]' -S model.dropout.rate={rate} "
+                f"(a single run: python -m pipeline.train model.dropout.rate={rate}); to train other "
+                "rates, set sweep.rates and a model.dropout.rate among them."
+            )
+        if item not in rates:
+            raise ValueError(
+                f"sweep.item = {item!r}: not one of sweep.rates {rates} (the DVC train matrix runs those)"
+            )
+        dropout = {**data["model"]["dropout"], "rate": item}
+        return {**data, "model": {**data["model"], "dropout": dropout}}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 def _describe(error: dict[str, Any]) -> str:
+    if not error["loc"]:  # a rule over several keys (Settings' validator): its message names them
+        cause = error.get("ctx", {}).get("error")
+        return f"  {cause if cause is not None else error['msg']}"
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"  {key}: missing (required)"
@@ -325,6 +366,8 @@ def flatten(settings: Settings) -> dict[str, Any]:
     dumped = settings.model_dump()
     if dumped.get("search") is None:  # no search: no key (params and tables stay as they were)
         dumped.pop("search", None)
+    if dumped["sweep"].get("item") is None:  # likewise outside a DVC stage
+        dumped["sweep"].pop("item", None)
     walk("", dumped)
     return out
 
