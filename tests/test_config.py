@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pipeline.core.config import CONF_DIR, ConfigError, flatten, load_settings
-from pipeline.core.params import compose_config
+from pipeline.core.params import compose_config, composed_settings
 
 ROOT = CONF_DIR.parent
 
@@ -84,10 +84,14 @@ def test_a_stage_refuses_a_bad_value_before_importing_tensorflow(stage: str, tmp
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("recipe", [None, "dropout", "standard"])
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
-def test_experiment_presets_compose_and_leave_the_rate_to_the_sweep(preset: str):
-    default = load_settings(yaml.safe_load(compose_config()))
-    settings = load_settings(yaml.safe_load(compose_config([f"experiment={preset}"])))
-    assert settings != default
-    # The DVC matrix owns the rate (sweep.rates); a preset that set it would be refused under DVC.
-    assert settings.model.dropout.rate == default.model.dropout.rate
+def test_experiment_presets_compose_to_a_rate_the_dvc_matrix_runs(preset: str, recipe: str | None):
+    """Under DVC `model.dropout.rate` must be one of `sweep.rates` (the matrix trains those), so
+    `dvc exp run -S experiment=<preset>` (with either paper recipe too) passes validation."""
+    overrides = [f"experiment={preset}", *([f"paper_recipe={recipe}"] if recipe else [])]
+    settings = composed_settings(overrides)
+    assert settings != composed_settings()
+    assert settings.model.dropout.rate in settings.sweep.rates
+    for rate in settings.sweep.rates:  # each stage of its matrix, as dvc.yaml's command runs it
+        assert composed_settings([*overrides, f"+sweep.item={rate}"]).model.dropout.rate == rate
