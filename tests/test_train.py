@@ -4,6 +4,9 @@ per-epoch metrics, tags, artifacts, the model), and never left RUNNING."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -12,13 +15,16 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.core.config import ConfigError, flatten, load_settings
+from pipeline.core.errors import UserError
 from pipeline.core.launch import Launch, Source
-from pipeline.core.layout import run_dir_files
+from pipeline.core.layout import dvc_files, run_dir_files
 from pipeline.core.params import compose_config
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
-from pipeline.train import check_matrix_rate, train_and_track
+from pipeline.train import run_files, train_and_track
 from pipeline.training.loop import build_and_fit
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_same_config_and_seed_give_identical_histories(tiny_settings, tiny_data):
@@ -87,18 +93,6 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
     assert [r.info.status for r in runs] == [status]
 
 
-def test_dvc_rejects_a_rate_set_outside_the_matrix(tmp_path: Path):
-    params = tmp_path / "params.yaml"
-    params.write_text("model:\n  dropout:\n    rate: 0.3\nsweep:\n  rates: [0.0, 0.2, 0.5]\n")
-    with pytest.raises(ConfigError, match=r"sweep\.rates=\[0\.3\]"):
-        check_matrix_rate(params)
-    params.write_text("model:\n  dropout:\n    rate: 0.5\nsweep:\n  rates: [0.0, 0.2, 0.5]\n")
-    check_matrix_rate(params)
-    # The standard paper recipe: no dropout, and the matrix runs that rate alone (nothing overridden).
-    params.write_text("model:\n  dropout:\n    rate: 0.0\nsweep:\n  rates: [0.0]\n")
-    check_matrix_rate(params)
-
-
 def _params(rate: float, item: float | None, rates: list[float] | None = None) -> dict:
     """params.yaml (sweep.rates [0.0, 0.2, 0.5]) with this rate, and the matrix item a DVC stage's
     command adds (`+sweep.item=${item.rate}`)."""
@@ -115,6 +109,7 @@ def test_a_dvc_stage_trains_its_matrix_item():
     settings = load_settings(_params(0.5, 0.2))
     assert settings.model.dropout.rate == settings.sweep.item == 0.2
     assert flatten(settings)["model.dropout.rate"] == 0.2  # the MLflow param
+    assert run_files(settings, Launch(Source.DVC)) == dvc_files(0.2)
     # The standard paper recipe: no dropout, a matrix of that rate alone.
     assert load_settings(_params(0.0, 0.0, rates=[0.0])).model.dropout.rate == 0.0
 
@@ -137,3 +132,16 @@ def test_without_an_item_the_rate_is_the_one_written():
     settings = load_settings(_params(0.3, None))
     assert settings.model.dropout.rate == 0.3 and settings.sweep.item is None
     assert "sweep.item" not in flatten(settings)
+    with pytest.raises(UserError, match=r"\+sweep\.item=<rate>"):
+        run_files(settings, Launch(Source.DVC))
+
+
+def test_a_dvc_stage_refuses_the_rate_with_one_line_and_no_traceback(tmp_path: Path):
+    """The stage's own command, as dvc.yaml runs it, on this checkout's params.yaml."""
+    command = [sys.executable, "-m", "pipeline.train", "--config-dir", ".", "--config-name", "params",
+               "model.dropout.rate=0.3", "+sweep.item=0.5", f"hydra.run.dir={tmp_path}"]  # fmt: skip
+    env = {**os.environ, "DROPOUT_LAB_ROOT": str(tmp_path)}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "error: invalid config:\n  model.dropout.rate = 0.3: not one of sweep.rates" in done.stderr
+    assert "Traceback" not in done.stderr
