@@ -18,6 +18,7 @@ from pipeline.core.config import Settings, project_path
 from pipeline.core.environment import describe
 from pipeline.core.launch import Launch
 from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
+from pipeline.core.params import default_rate
 from pipeline.core.quick_exit import exit_without_teardown
 from pipeline.core.stage import stage
 from pipeline.data.preprocess import ProcessedData, load_for
@@ -205,7 +206,7 @@ def run_files(settings: Settings, launch: Launch) -> RunFiles:
     return run_dir_files(launch.output_dir)
 
 
-@stage
+@stage(default_rate=default_rate)  # a DVC rate the matrix would ignore is refused
 def main(settings: Settings, launch: Launch) -> None:
     files = run_files(settings, launch)
     data = load_for(settings.data, project_path())

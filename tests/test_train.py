@@ -18,7 +18,7 @@ from pipeline.core.config import ConfigError, flatten, load_settings
 from pipeline.core.errors import UserError
 from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import dvc_files, run_dir_files
-from pipeline.core.params import compose_config
+from pipeline.core.params import compose_config, default_rate
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
 from pipeline.train import run_files, train_and_track
@@ -114,12 +114,40 @@ def test_a_dvc_stage_trains_its_matrix_item():
     assert load_settings(_params(0.0, 0.0, rates=[0.0])).model.dropout.rate == 0.0
 
 
+REFUSAL = "model.dropout.rate = 0.3 in params.yaml, but the DVC train matrix sets the rate of each stage"
+
+
 def test_dvc_refuses_a_rate_the_matrix_would_ignore():
+    """`dvc exp run -S model.dropout.rate=0.3`: neither one of sweep.rates nor the default rate."""
     with pytest.raises(ConfigError) as caught:
-        load_settings(_params(0.3, 0.5))
+        load_settings(_params(0.3, 0.5), default_rate=default_rate)
     message = str(caught.value)
-    assert "model.dropout.rate = 0.3: not one of sweep.rates [0.0, 0.2, 0.5]" in message
-    assert "sweep.rates=[0.3]" in message and "python -m pipeline.train model.dropout.rate=0.3" in message
+    assert f"{REFUSAL} from sweep.rates [0.0, 0.2, 0.5], so this rate would be ignored" in message
+    assert "Use: dvc exp run -S 'sweep.rates=[0.3]'" in message
+    assert "(or python -m pipeline.train model.dropout.rate=0.3 for a single run)" in message
+
+
+def test_dvc_takes_the_default_rate_as_no_rate_asked_for():
+    """`dvc exp run -S 'sweep.rates=[0.0,0.3]'`: params.yaml keeps conf/'s default rate (0.5), which
+    nobody asked for, so each stage trains its item."""
+    settings = load_settings(_params(0.5, 0.3, rates=[0.0, 0.3]), default_rate=default_rate)
+    assert settings.model.dropout.rate == 0.3
+
+
+def _never() -> float:
+    raise AssertionError("the default rate was composed for a rate in sweep.rates")
+
+
+def test_a_rate_of_the_matrix_passes_without_composing_the_default():
+    """`dvc exp run -S model.dropout.rate=0.2`: a rate the matrix runs anyway; and a stage whose
+    rate is in sweep.rates (every plain `dvc repro`) pays no composition."""
+    assert load_settings(_params(0.2, 0.5), default_rate=_never).model.dropout.rate == 0.5
+    assert load_settings(_params(0.3, None), default_rate=_never).model.dropout.rate == 0.3
+
+
+def test_without_a_default_rate_the_item_just_becomes_the_rate():
+    """Only the train stage refuses (evaluate runs after it): evaluate, tools and tests pass no default."""
+    assert load_settings(_params(0.3, 0.5)).model.dropout.rate == 0.5
 
 
 def test_dvc_refuses_an_item_outside_the_matrix():
@@ -136,12 +164,23 @@ def test_without_an_item_the_rate_is_the_one_written():
         run_files(settings, Launch(Source.DVC))
 
 
-def test_a_dvc_stage_refuses_the_rate_with_one_line_and_no_traceback(tmp_path: Path):
-    """The stage's own command, as dvc.yaml runs it, on this checkout's params.yaml."""
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model.dropout.rate=0.3", "+sweep.item=0.5"], f"error: invalid config:\n  {REFUSAL}"),
+        # Validation passes (the default rate, composed inside the app); then the data is missing.
+        (["sweep.rates=[0.0,0.3]", "+sweep.item=0.3"], "mnist.npz does not exist"),
+    ],
+)
+def test_a_dvc_stage_checks_the_rate_inside_its_hydra_app(
+    tmp_path: Path, overrides: list[str], expected: str
+):
+    """The stage's own command, as dvc.yaml runs it, on this checkout's params.yaml: the default
+    rate comes from conf/ while the app runs on params.yaml, and the app carries on after it."""
     command = [sys.executable, "-m", "pipeline.train", "--config-dir", ".", "--config-name", "params",
-               "model.dropout.rate=0.3", "+sweep.item=0.5", f"hydra.run.dir={tmp_path}"]  # fmt: skip
+               *overrides, f"hydra.run.dir={tmp_path}"]  # fmt: skip
     env = {**os.environ, "DROPOUT_LAB_ROOT": str(tmp_path)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert "error: invalid config:\n  model.dropout.rate = 0.3: not one of sweep.rates" in done.stderr
+    assert expected in done.stderr
     assert "Traceback" not in done.stderr
