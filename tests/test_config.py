@@ -92,14 +92,17 @@ def test_a_stage_refuses_a_bad_value_before_importing_tensorflow(stage: str, tmp
 @pytest.mark.parametrize("recipe", [None, "dropout", "standard"])
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 def test_experiment_presets_compose_to_a_rate_the_dvc_matrix_runs(preset: str, recipe: str | None):
-    """Under DVC `model.dropout.rate` must be one of `sweep.rates` (the matrix trains those), so
-    `dvc exp run -S experiment=<preset>` (with either paper recipe too) passes validation."""
+    """Under DVC the train stage refuses a rate that is neither one of `sweep.rates` nor conf/'s
+    default (the matrix would ignore it), so `dvc exp run -S experiment=<preset>` (with either
+    paper recipe too) passes validation in every stage of its matrix."""
     overrides = [f"experiment={preset}", *([f"paper_recipe={recipe}"] if recipe else [])]
     settings = composed_settings(overrides)
     assert settings != composed_settings()
-    assert settings.model.dropout.rate in settings.sweep.rates
-    for rate in settings.sweep.rates:  # each stage of its matrix, as dvc.yaml's command runs it
-        assert composed_settings([*overrides, f"+sweep.item={rate}"]).model.dropout.rate == rate
+    rate = settings.model.dropout.rate
+    assert rate in settings.sweep.rates or rate == default_rate()
+    for item in settings.sweep.rates:  # each stage of its matrix, as dvc.yaml's command runs it
+        params = yaml.safe_load(compose_config([*overrides, f"+sweep.item={item}"]))
+        assert load_settings(params, default_rate=default_rate).model.dropout.rate == item
 
 
 def _search_path() -> list[tuple[str | None, str | None]]:
