@@ -150,7 +150,7 @@ def test_queued_paper_rates_seeds_give_fig9_two_seeds_per_p(
 ):
     """One queued experiment per seed (`-S 'train.seed=1,2'`), both from the baseline commit: one batch."""
     _run(repo, DVC, "exp", "run", "--queue", "-n", "rates", "-S", "experiment=paper_rates", *TINY,
-         "-S", "train.seed=1,2", "-S", "sweep.rates=[0.0,0.4]", "-S", "data.train_size=100")  # fmt: skip
+         "-S", "train.seed=1,2", "-S", "sweep.rates=[0.0,0.5]", "-S", "data.train_size=100")  # fmt: skip
     try:
         _run(repo, DVC, "queue", "start", "-j", "2")
         deadline = time.monotonic() + 900  # a wait for the workers, not a speed check
@@ -167,11 +167,11 @@ def test_queued_paper_rates_seeds_give_fig9_two_seeds_per_p(
     presets = _presets(repo, monkeypatch)
     rates = presets["paper_rates"]
     assert sorted((r["rate"], r["seed"], r["status"]) for r in rates.rows) == [
-        (0.0, 1, "FINISHED"), (0.0, 2, "FINISHED"), (0.4, 1, "FINISHED"), (0.4, 2, "FINISHED"),
+        (0.0, 1, "FINISHED"), (0.0, 2, "FINISHED"), (0.5, 1, "FINISHED"), (0.5, 2, "FINISHED"),
     ]  # fmt: skip
     assert "paper_table2" in presets  # the earlier experiment's preset is still found
     runs = runs_frame(presets.values())
     written = write_paper_report(runs, {p: r.seconds for p, r in presets.items()}, tmp_path / "paper")
     assert {path.name for path in written} >= {"paper_fig9_error_vs_p.png", "paper_fig11_mc_vs_k.png"}
     table = (tmp_path / "paper" / "paper_comparison.md").read_text()
-    assert "| Fig. 9: " in table and "| 4/4 |" in table and "p=1.0: " in table and "p=0.6: " in table
+    assert "| Fig. 9: " in table and "| 4/4 |" in table and "p=1.0: " in table and "p=0.5: " in table
