@@ -8,17 +8,17 @@ model inside the same run. TensorFlow is imported only after the config has been
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from pipeline.core import interrupts
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
-from pipeline.core.config import CONF_DIR, ConfigError, Settings, project_path
+from pipeline.core.config import Settings, project_path
 from pipeline.core.environment import describe
 from pipeline.core.launch import Launch
-from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
+from pipeline.core.params import default_rate
 from pipeline.core.quick_exit import exit_without_teardown
 from pipeline.core.stage import stage
 from pipeline.data.preprocess import ProcessedData, load_for
@@ -198,39 +198,17 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def check_matrix_rate(params_file: Path) -> None:
-    """Under DVC the matrix sets `model.dropout.rate` per stage from `sweep.rates`.
-
-    A `dvc exp run -S model.dropout.rate=...` would be silently overridden, so it is refused
-    with a pointer to the key that does work. A rate other than the default passes only when
-    `sweep.rates` is that rate alone, so nothing is overridden (the paper recipes set both).
-    """
-    params = yaml.safe_load(params_file.read_text())
-    written = params["model"]["dropout"]["rate"]
-    default = yaml.safe_load((CONF_DIR / "model" / "mlp.yaml").read_text())["dropout"]["rate"]
-    matrix = [float(rate) for rate in params["sweep"]["rates"]]
-    if float(written) != float(default) and matrix != [float(written)]:
-        raise ConfigError(
-            f"model.dropout.rate = {written} in {params_file.name}, but the DVC train matrix sets "
-            f"the rate of each stage from sweep.rates. Use: dvc exp run -S 'sweep.rates=[{written}]' "
-            f"(or python -m pipeline.train model.dropout.rate={written} for a single run)."
-        )
-
-
 def run_files(settings: Settings, launch: Launch) -> RunFiles:
     """DVC stages write the fixed paths of dvc.yaml; other runs their Hydra output folder."""
     if launch.under_dvc:
-        launch.require_matrix_rate()
-        return dvc_files(settings.model.dropout.rate)
+        return matrix_item_files(settings)
     assert launch.output_dir is not None
     return run_dir_files(launch.output_dir)
 
 
-@stage
+@stage(default_rate=default_rate)  # a DVC rate the matrix would ignore is refused
 def main(settings: Settings, launch: Launch) -> None:
     files = run_files(settings, launch)
-    if launch.under_dvc:
-        check_matrix_rate(project_path("params.yaml"))
     data = load_for(settings.data, project_path())
     runs.reconcile(settings.tracking)  # runs a crash left RUNNING end FAILED before this one starts
     train_and_track(settings, data, files, launch)

@@ -89,7 +89,11 @@ def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
     repo = reproduced
     done = _run(repo, DVC, "exp", "run", "-S", "model.dropout.rate=0.3", ok=False)
     assert done.returncode != 0
-    assert "sweep.rates=[0.3]" in done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert "model.dropout.rate = 0.3 in params.yaml, but the DVC train matrix sets the rate" in output
+    assert "from sweep.rates [0.0, 0.5], so this rate would be ignored" in output
+    assert "Use: dvc exp run -S 'sweep.rates=[0.3]'" in output
+    assert "Traceback" not in output
 
 
 def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):

@@ -25,8 +25,6 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from pipeline.core.errors import UserError
-
 # Handed from a multirun's start (the Hydra callback) to its jobs, also in other processes.
 PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "DROPOUT_LAB_SWEEP_ID"
@@ -41,7 +39,6 @@ DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
 INVOCATION_ENV = "DROPOUT_LAB_DVC_INVOCATION"
 # DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
 DVC_CONFIG_NAME = "params"
-RATE_KEY = "model.dropout.rate"
 
 
 class Source(StrEnum):
@@ -65,9 +62,6 @@ class Launch:
     # The experiment MLflow Projects put the entry point's run in: every run of it goes there too.
     experiment_id: str | None = None
     sweep_id: str = ""
-    # DVC: whether the command sets the matrix item's rate (`model.dropout.rate=${item.rate}`); the
-    # rate itself, and the output paths named after it, come from the validated config.
-    matrix_rate_set: bool = False
     # DVC: the name of the DVC experiment, if any.
     dvc_experiment: str | None = None
     # DVC: the experiment's baseline commit (None under `dvc repro`, which runs on HEAD).
@@ -86,11 +80,6 @@ class Launch:
         """DVC evaluates in its own stage; every other training is complete when it ends."""
         return not self.under_dvc
 
-    def require_matrix_rate(self) -> None:
-        """A DVC stage is one item of the matrix: its command sets the rate (see dvc.yaml)."""
-        if not self.matrix_rate_set:
-            raise UserError(f"run from params.yaml (DVC) without a {RATE_KEY}=<rate> override")
-
 
 def detect() -> Launch:
     """Decide from Hydra's config of this job and the environment; call inside a Hydra app."""
@@ -106,7 +95,6 @@ def detect() -> Launch:
             parent_run_id=parent or project_run,
             experiment_id=project_experiment,
             sweep_id=sweep_id,
-            matrix_rate_set=_sets(list(hydra_cfg.overrides.task), RATE_KEY),
             dvc_experiment=env.get(DVC_EXP_ENV) or None,
             dvc_baseline=env.get(DVC_BASELINE_ENV) or None,
             dvc_invocation=dvc_invocation(),
@@ -175,7 +163,3 @@ def _is_dvc(process: object) -> bool:
         return False
     words = [Path(word).name for word in cmdline[:3]]
     return "dvc" in words
-
-
-def _sets(overrides: list[str], key: str) -> bool:
-    return any(override.partition("=")[0] == key for override in overrides)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.config import matrix_label, project_path
+from pipeline.core.config import Settings, matrix_label, project_path
+from pipeline.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ def dvc_files(rate: float, root: Path | None = None) -> RunFiles:
         # not a DVC output: git- and DVC-ignored, beside Hydra's run folders
         mlflow_run=base / "outputs" / "dvc" / f"{tag}.mlflow_run.json",
     )
+
+
+def matrix_item_files(settings: Settings) -> RunFiles:
+    """A DVC stage's paths: those of the matrix item its command names (`+sweep.item=${item.rate}`
+    in dvc.yaml), whose rate the validated settings train."""
+    if settings.sweep.item is None:
+        raise UserError(
+            "run from params.yaml (DVC) without a +sweep.item=<rate> override: a DVC stage is one item "
+            "of the train matrix over sweep.rates (see dvc.yaml)"
+        )
+    return dvc_files(settings.sweep.item)
 
 
 def run_dir_files(run_dir: Path) -> RunFiles:
