@@ -162,7 +162,7 @@ def _runs_of(repo: Path, experiment: str) -> list:
 
 
 def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(reproduced: Path):
-    from pipeline.tracking.tags import TAG_COMMIT, TAG_ROLE, TAG_SOURCE
+    from pipeline.tracking.tags import TAG_COMMIT, TAG_DVC_INVOCATION, TAG_ROLE, TAG_SOURCE
 
     runs = _runs_of(reproduced, "dropout-lab")
     groups = [r for r in runs if r.data.tags.get(TAG_SOURCE) == "dvc" and
@@ -170,7 +170,8 @@ def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(rep
     assert len(groups) >= 1
     group = groups[-1]  # the first repro's (later tests add their own)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == group.info.run_id]
-    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    seen = [(r.data.tags.get(TAG_DVC_INVOCATION), r.data.tags.get("mlflow.parentRunId")) for r in runs]
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"], seen
     assert {r.info.status for r in [group, *children]} == {"FINISHED"}
     assert all("test_accuracy" in r.data.metrics for r in children)  # the evaluate stages joined them
     assert all(len(r.data.tags[TAG_COMMIT]) == 40 for r in children)

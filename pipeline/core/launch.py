@@ -151,7 +151,12 @@ def new_invocation() -> str:
 
 
 def _invocation_key(process: object) -> str:
-    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"  # type: ignore[attr-defined]
+    """Host, pid and start time since boot: unlike the wall-clock start time, that one stays the same
+    when the system clock is set (a virtual machine's clock may be, between two stages)."""
+    import psutil
+
+    started = process.create_time() - psutil.boot_time()  # type: ignore[attr-defined]
+    return f"{socket.gethostname()}:{process.pid}:{started:.2f}"  # type: ignore[attr-defined]
 
 
 def _is_dvc(process: object) -> bool:
