@@ -1,14 +1,16 @@
-"""First use of a fresh SQLite store by several processes at once: every one succeeds."""
+"""Several processes at once on one SQLite store: its first use, and the parent run of one DVC invocation."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 
 from pipeline.tracking.tags import TAG_ROLE
 
@@ -70,3 +72,45 @@ def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():
         with pytest.raises(StoreUnreachable, match="does not answer"):
             check_reachable(uri, timeout_s=1.0, window_s=2.0)
         assert time.monotonic() - start < 30
+
+
+GROUP_CHILD = """
+import sys, time
+from pathlib import Path
+from pipeline.tracking.groups import dvc_group
+from pipeline.tracking.store import Store
+
+store = Store(sys.argv[1])
+experiment = store.experiment_id("race")
+Path(sys.argv[2] + ".ready").touch()
+while not Path(sys.argv[2]).exists():  # all start looking at once
+    time.sleep(0.001)
+print(dvc_group(store, experiment, "one-invocation", None, {}))
+"""
+
+
+@pytest.mark.slow
+def test_trainings_of_one_dvc_invocation_starting_together_share_one_parent(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    client.create_experiment("race")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    go = [tmp_path / f"go{i}" for i in range(PROCESSES)]
+    children = [
+        subprocess.Popen([sys.executable, "-c", GROUP_CHILD, uri, str(path)], cwd=ROOT, env=env, **pipes)
+        for path in go
+    ]
+    deadline = time.monotonic() + 300
+    while not all(path.with_suffix(".ready").exists() for path in go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for path in go:
+        path.touch()
+    outcomes = [(child.communicate(timeout=300), child.returncode) for child in children]
+    for (_, stderr), status in outcomes:
+        assert status == 0, stderr[-3000:]
+    parents = {stdout.strip() for (stdout, _), _ in outcomes}
+    experiment = client.get_experiment_by_name("race").experiment_id
+    made = client.search_runs([experiment], run_view_type=ViewType.ALL)  # deleted ones too
+    assert len(parents) == 1
+    assert [run.info.run_id for run in made] == list(parents)  # none made and deleted: they took turns

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline.tracking.connect import store_lock
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import (
     FAILED,
@@ -61,22 +62,25 @@ def dvc_group(
     """The parent run of one `dvc repro` / `dvc exp run`: found by its invocation key, else made.
 
     A queue worker is another invocation with a key of its own; `make run` runs the trainings of
-    one invocation side by side, so two may make a parent at once: each then keeps the oldest and
-    deletes its own other one. It is RUNNING while one of its trainings runs, and says where
-    (`where`: that training's process), so a crash there is found for both.
+    one invocation side by side, so two may look for the parent at once. On SQLite they take turns
+    (the store's set-up lock): the first makes it, the others find it. A server has no such lock:
+    there both may make one, and each then keeps the oldest and deletes its own other one. It is
+    RUNNING while one of its trainings runs, and says where (`where`: that training's process), so
+    a crash there is found for both.
     """
-    found = _groups_of(store, experiment_id, invocation)
-    if found:
-        run_id = found[0].run_id
-        store.client.update_run(run_id, status=RUNNING)
-        for key, value in where.items():
-            store.client.set_tag(run_id, key, value)
-        return run_id
-    tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
-    if dvc_experiment:
-        tags[TAG_DVC_EXPERIMENT] = dvc_experiment
-    name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    made = store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    with store_lock(store.uri):
+        found = _groups_of(store, experiment_id, invocation)
+        if found:
+            run_id = found[0].run_id
+            store.client.update_run(run_id, status=RUNNING)
+            for key, value in where.items():
+                store.client.set_tag(run_id, key, value)
+            return run_id
+        tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
+        if dvc_experiment:
+            tags[TAG_DVC_EXPERIMENT] = dvc_experiment
+        name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        made = store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     oldest = _groups_of(store, experiment_id, invocation)[0].run_id
     if oldest != made:
         store.client.delete_run(made)
