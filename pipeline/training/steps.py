@@ -83,8 +83,7 @@ class CompiledSteps:
             if start < stop:
                 loss, correct = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
                                             sums.loss, sums.correct, short=short)  # fmt: skip
-                whole = (stop - start) * self.batch_size
-                seen = self.examples - self.full_batches * self.batch_size if short else whole
+                seen = min(stop * self.batch_size, self.examples) - start * self.batch_size
                 sums = Sums(loss.numpy(), correct.numpy(), sums.examples + np.float32(seen))
         return sums
 
