@@ -21,9 +21,13 @@ import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+
+if TYPE_CHECKING:
+    import psutil
 
 # Handed from a multirun's start (the Hydra callback) to its jobs, also in other processes.
 PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
@@ -150,20 +154,20 @@ def new_invocation() -> str:
     return _invocation_key(psutil.Process())
 
 
-def _invocation_key(process: object) -> str:
+def _invocation_key(process: psutil.Process) -> str:
     """Host, pid and start time since boot: unlike the wall-clock start time, that one stays the same
     when the system clock is set (a virtual machine's clock may be, between two stages)."""
     import psutil
 
-    started = process.create_time() - psutil.boot_time()  # type: ignore[attr-defined]
-    return f"{socket.gethostname()}:{process.pid}:{started:.2f}"  # type: ignore[attr-defined]
+    started = process.create_time() - psutil.boot_time()
+    return f"{socket.gethostname()}:{process.pid}:{started:.2f}"
 
 
-def _is_dvc(process: object) -> bool:
+def _is_dvc(process: psutil.Process) -> bool:
     import psutil
 
     try:
-        cmdline = process.cmdline()  # type: ignore[attr-defined]
+        cmdline = process.cmdline()
     except psutil.Error:
         return False
     words = [Path(word).name for word in cmdline[:3]]
