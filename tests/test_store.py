@@ -28,19 +28,24 @@ print(start_sweep(Store.open(cfg), "race", sys.argv[2], [], "hydra", {}))
 """
 
 
-@pytest.mark.slow
-def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def _start(script: str, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, uri, f"sweep{i}"], cwd=ROOT, env=env, **pipes)
-        for i in range(PROCESSES)
-    ]
+    return subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def _printed(children: list[subprocess.Popen[str]]) -> set[str]:
+    """What the children printed, once every one has exited successfully."""
     outcomes = [(child.communicate(timeout=300), child.returncode) for child in children]
     for (_, stderr), status in outcomes:
         assert status == 0, stderr[-3000:]
-    run_ids = {stdout.strip() for (stdout, _), _ in outcomes}
+    return {stdout.strip() for (stdout, _), _ in outcomes}
+
+
+@pytest.mark.slow
+def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_ids = _printed([_start(CHILD, uri, f"sweep{i}") for i in range(PROCESSES)])
 
     client = MlflowClient(tracking_uri=uri)
     experiments = [e for e in client.search_experiments() if e.name == "race"]
@@ -94,22 +99,14 @@ def test_trainings_of_one_dvc_invocation_starting_together_share_one_parent(tmp_
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     client.create_experiment("race")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     go = [tmp_path / f"go{i}" for i in range(PROCESSES)]
-    children = [
-        subprocess.Popen([sys.executable, "-c", GROUP_CHILD, uri, str(path)], cwd=ROOT, env=env, **pipes)
-        for path in go
-    ]
+    children = [_start(GROUP_CHILD, uri, str(path)) for path in go]
     deadline = time.monotonic() + 300
     while not all(path.with_suffix(".ready").exists() for path in go) and time.monotonic() < deadline:
         time.sleep(0.05)
     for path in go:
         path.touch()
-    outcomes = [(child.communicate(timeout=300), child.returncode) for child in children]
-    for (_, stderr), status in outcomes:
-        assert status == 0, stderr[-3000:]
-    parents = {stdout.strip() for (stdout, _), _ in outcomes}
+    parents = _printed(children)
     experiment = client.get_experiment_by_name("race").experiment_id
     made = client.search_runs([experiment], run_view_type=ViewType.ALL)  # deleted ones too
     assert len(parents) == 1
