@@ -49,7 +49,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "pipeline.train": ("write_outputs", "log_outputs"),
     "pipeline.tracking.record": ("log_keras_model", "log_evaluation"),
     "mlflow.tracking.fluent": ("end_run",),
-    "pipeline.core.quick_exit": ("exit_without_teardown",),
+    "pipeline.process.exit": ("exit_without_teardown",),
 }
 
 

@@ -173,7 +173,7 @@ def main() -> None:
     if args.child:
         spec = json.loads(args.child)
         emit(child_project(spec["seed"], spec["epochs"], spec["overrides"]))
-        from pipeline.core.quick_exit import exit_without_teardown
+        from pipeline.process.exit import exit_without_teardown
 
         exit_without_teardown()  # as `pipeline.train` ends: no TensorFlow teardown in the process time
     seeds = args.seeds or list(range(1, args.rounds + 1))

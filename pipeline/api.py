@@ -123,8 +123,8 @@ def train(
     One line per epoch when `train.progress` is true."""
     data = data if data is not None else load_data(settings)
     if tracked:
-        from pipeline.core.launch import Launch, Source
         from pipeline.core.layout import run_dir_files
+        from pipeline.process.launch import Launch, Source
         from pipeline.tracking import reconcile
         from pipeline.train import train_tracked
 

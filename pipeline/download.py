@@ -6,9 +6,9 @@ import os
 import sys
 
 from pipeline.core.config import MIRROR_ENV, Settings, project_path
-from pipeline.core.launch import Launch
-from pipeline.core.stage import stage
 from pipeline.data.download import download_all, resolve_sources
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 
 
 @stage

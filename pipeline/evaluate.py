@@ -19,10 +19,7 @@ import pandas as pd
 
 from pipeline.core.config import Settings, project_path
 from pipeline.core.errors import UserError
-from pipeline.core.launch import Launch
 from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
-from pipeline.core.quick_exit import exit_without_teardown
-from pipeline.core.stage import stage
 from pipeline.evaluation.evaluate import (
     Evaluation,
     evaluate_model,
@@ -31,6 +28,9 @@ from pipeline.evaluation.evaluate import (
     read_run_info,
     write_evaluation,
 )
+from pipeline.process.exit import exit_without_teardown
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 from pipeline.tracking.active_run import joined_run
 from pipeline.tracking.record import log_evaluation
 from pipeline.tracking.store import Store

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from pipeline.core.config import Settings
-from pipeline.core.launch import Launch
-from pipeline.core.stage import stage
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 from pipeline.reporting.paper_report import write_from_store
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from pipeline.core.config import Settings, project_path
-from pipeline.core.launch import Launch
-from pipeline.core.stage import stage
 from pipeline.data.preprocess import build_dataset, read_raw, summary, write_processed
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 
 log = logging.getLogger(__name__)
 

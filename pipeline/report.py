@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from pipeline.core.config import Settings
-from pipeline.core.launch import Launch
-from pipeline.core.stage import stage
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 from pipeline.reporting.comparison import report_from_dvc, report_from_mlflow, use_dvc
 from pipeline.tracking import reconcile
 

@@ -12,16 +12,16 @@ import logging
 import pandas as pd
 import yaml
 
-from pipeline.core import interrupts
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import Settings, project_path
 from pipeline.core.environment import describe
-from pipeline.core.launch import Launch
 from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
 from pipeline.core.params import default_rate
-from pipeline.core.quick_exit import exit_without_teardown
-from pipeline.core.stage import stage
 from pipeline.data.preprocess import ProcessedData, load_for
+from pipeline.process import interrupts
+from pipeline.process.exit import exit_without_teardown
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 from pipeline.tracking import active_run, record
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_FINGERPRINT, TAG_RESUMED_FROM

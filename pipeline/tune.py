@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
-from pipeline.core import interrupts
 from pipeline.core.config import Settings, project_path
-from pipeline.core.launch import Launch
-from pipeline.core.quick_exit import exit_without_teardown
-from pipeline.core.stage import stage
 from pipeline.data.preprocess import load_for
+from pipeline.process import interrupts
+from pipeline.process.exit import exit_without_teardown
+from pipeline.process.launch import Launch
+from pipeline.process.stage import stage
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.heartbeat import ParentHeartbeat
 from pipeline.tuning import search as searches

@@ -9,12 +9,12 @@ from import_graph import PACKAGE_DIR, closure, imported_names, project_imports, 
 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
 LAYERS = [
-    "core", "data", "model", "training", "evaluation", "tracking", "reporting", "tuning", "launchers",
-    "tools",
+    "core", "process", "data", "model", "training", "evaluation", "tracking", "reporting", "tuning",
+    "launchers", "tools",
 ]  # fmt: skip
 STAGES = {"download", "preprocess", "train", "evaluate", "report", "paper_report", "tune"}
-# The other doors at the top: the `dropout-lab` command and the Python API.
-FRONT_DOORS = {"cli", "api"}
+# The other door at the top: the Python API.
+FRONT_DOORS = {"api"}
 MODULES = [m for m in project_modules() if m.count(".") >= 1]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli
+from pipeline.process import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,8 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_config(tmp_path: Path)
     installed = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(installed)
     assert (
-        "dropout-lab = pipeline.cli:main" in next(installed.glob("*.dist-info/entry_points.txt")).read_text()
+        "dropout-lab = pipeline.process.cli:main"
+        in next(installed.glob("*.dist-info/entry_points.txt")).read_text()
     )
 
     elsewhere = tmp_path / "elsewhere"
@@ -109,7 +110,7 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_config(tmp_path: Path)
     assert Path(code).is_relative_to(installed) and Path(conf) == installed / "dropout_lab_conf"
     assert Path(root) == elsewhere and epochs == "2"
     train_help = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "train", "--help"], cwd=elsewhere, env=env,
+        [sys.executable, "-m", "pipeline.process.cli", "train", "--help"], cwd=elsewhere, env=env,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert train_help.returncode == 0 and "Hydra overrides of conf/" in train_help.stdout

@@ -23,11 +23,13 @@ PACKAGE = "pipeline"
 
 
 RECORDING = ("pipeline.tracking", "pipeline.tools", "pipeline.launchers")
+# Process plumbing (how the process was launched, its signals, its exit, the Hydra wrapper, the CLI).
+PLUMBING = ("pipeline.process",)
 
 
 def output_deps(module: str) -> set[str]:
     """The files of `module`'s import closure that can change its outputs: all but recording code."""
-    modules = {name for name in closure(module) if not name.startswith(RECORDING)}
+    modules = {name for name in closure(module) if not name.startswith(RECORDING + PLUMBING)}
     return {str(module_file(name).relative_to(ROOT)) for name in modules}
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from pipeline.core import environment, numerics
-from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import run_dir_files
+from pipeline.process.launch import Launch, Source
 from pipeline.tracking.tags import TAG_ENV_PREFIX
 from pipeline.train import train_and_track
 

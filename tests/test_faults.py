@@ -34,7 +34,7 @@ def run_limited(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 WRITE_BIG = """
 import sys
 from pipeline.core.atomic import write_text_atomic
-from pipeline.core.errors import reported_as_exit
+from pipeline.process.exit import reported_as_exit
 
 with reported_as_exit():
     write_text_atomic(sys.argv[1], "x" * 200_000)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys, time
 from pathlib import Path
-from pipeline.core import interrupts
+from pipeline.process import interrupts
 
 marker = Path(sys.argv[1])
 with interrupts.reported():
@@ -50,7 +50,7 @@ def test_a_cancel_signal_runs_cleanup_and_exits_with_its_status(tmp_path: Path, 
 
 DEFERRING_CHILD = """
 import os, signal, sys
-from pipeline.core import interrupts
+from pipeline.process import interrupts
 
 with interrupts.reported():
     with interrupts.deferred():

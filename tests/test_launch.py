@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.core import launch
+from pipeline.process import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_the_invocation_key_stays_when_the_system_clock_is_set(monkeypatch):
 def test_a_stage_takes_the_key_of_its_dvc_ancestor(tmp_path: Path):
     """A process under a `dvc` process (a stand-in script named dvc) takes that process's key; a
     process run by hand has its own."""
-    stage = "from pipeline.core import launch; print(launch.dvc_invocation(), launch.new_invocation())"
+    stage = "from pipeline.process import launch; print(launch.dvc_invocation(), launch.new_invocation())"
     dvc = tmp_path / "dvc"
     dvc.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {stage!r}], check=True)\n")
     env = {key: value for key, value in os.environ.items() if key != launch.INVOCATION_ENV}

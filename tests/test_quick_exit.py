@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import atexit, logging, sys, threading, time
     from pathlib import Path
-    from pipeline.core.quick_exit import exit_without_teardown
+    from pipeline.process.exit import exit_without_teardown
 
     out = Path(sys.argv[1])
     logging.basicConfig(filename=out / "run.log", level=logging.INFO)
@@ -50,7 +50,7 @@ LOKY_SCRIPT = textwrap.dedent(
     """
     import sys
     from joblib import Parallel, delayed
-    from pipeline.core.quick_exit import exit_without_teardown
+    from pipeline.process.exit import exit_without_teardown
 
     squares = Parallel(n_jobs=2, backend="loky")(delayed(pow)(i, 2) for i in range(4))
     print(sum(squares))

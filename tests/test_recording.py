@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import RunFiles, run_dir_files
 from pipeline.evaluate import run_evaluation
 from pipeline.evaluation.evaluate import evaluate_model, write_evaluation
+from pipeline.process.launch import Launch, Source
 from pipeline.train import train_and_track, write_outputs
 from pipeline.training.loop import build_and_fit
 

@@ -16,9 +16,9 @@ from mlflow import MlflowClient
 
 from pipeline.core.config import ConfigError, flatten, load_settings
 from pipeline.core.errors import UserError
-from pipeline.core.launch import Launch, Source
 from pipeline.core.layout import dvc_files, run_dir_files
 from pipeline.core.params import compose_config, default_rate
+from pipeline.process.launch import Launch, Source
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
 from pipeline.train import run_files, train_and_track

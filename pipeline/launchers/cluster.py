@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.core.config import MIRROR_ENV
-from pipeline.core.launch import PARENT_RUN_ENV, SWEEP_ID_ENV
+from pipeline.process.launch import PARENT_RUN_ENV, SWEEP_ID_ENV
 
 FORWARDED = (PARENT_RUN_ENV, SWEEP_ID_ENV, "MLFLOW_TRACKING_URI", "DROPOUT_LAB_ROOT", MIRROR_ENV)
 

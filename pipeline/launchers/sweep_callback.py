@@ -33,9 +33,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.core import interrupts, launch
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import UserError
+from pipeline.process import interrupts, launch
 from pipeline.tracking import groups
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.heartbeat import ParentHeartbeat

@@ -1,4 +1,9 @@
-"""Leave a finished stage process at once, instead of waiting for TensorFlow's teardown.
+"""How a stage process ends: one line and a status for a user error or a cancel, no teardown after
+success.
+
+`reported_as_exit` turns a `UserError` into its message on stderr and exit status 2, and SIGTERM,
+SIGHUP or Ctrl-C into one line and 143/129/130 (see `pipeline.process.interrupts`): never a
+traceback for something the user can fix or chose.
 
 After `main` returns, Python tears the interpreter down: it clears every module and runs the
 destructors of TensorFlow's C++ runtime, seconds of a training process (a fraction of a second
@@ -16,7 +21,25 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
+
+from pipeline.core.errors import UserError
+from pipeline.process import interrupts
+
+
+@contextmanager
+def reported_as_exit() -> Iterator[None]:
+    """Turn a `UserError` into its message on stderr and a non-zero exit; SIGTERM/SIGHUP/Ctrl-C
+    into one line and exit status 143/129/130."""
+    try:
+        with interrupts.reported():
+            yield
+    except UserError as exc:
+        logging.getLogger("pipeline").debug("user error", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
 
 
 def exit_without_teardown(status: int = 0) -> NoReturn:

@@ -17,10 +17,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.core import launch
 from pipeline.core.atomic import check_writable
 from pipeline.core.config import CONF_DIR, Settings, load_settings, project_path
-from pipeline.core.errors import reported_as_exit
+from pipeline.process import launch
+from pipeline.process.exit import reported_as_exit
 
 StageBody = Callable[[Settings, launch.Launch], object]
 

@@ -25,7 +25,6 @@ import pandas as pd
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import Settings, project_path
 from pipeline.core.errors import UserError
-from pipeline.core.launch import Launch
 from pipeline.evaluation.plots import (
     RATE_LABEL,
     gap_and_accuracy_vs_rate,
@@ -33,6 +32,7 @@ from pipeline.evaluation.plots import (
     reliability_diagram,
     save_figure,
 )
+from pipeline.process.launch import Launch
 from pipeline.reporting.collect import (
     OPTIONAL,
     REQUIRED,

@@ -27,8 +27,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.core.errors import UserError, reported_as_exit
-from pipeline.core.launch import INVOCATION_ENV, new_invocation
+from pipeline.core.errors import UserError
+from pipeline.process.exit import reported_as_exit
+from pipeline.process.launch import INVOCATION_ENV, new_invocation
 from pipeline.tools.server import stop_group
 
 DATA_TARGET = "preprocess"  # with `download`, which it depends on

@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.core.config import PROJECT_ROOT
-from pipeline.core.errors import UserError, reported_as_exit
+from pipeline.core.errors import UserError
+from pipeline.process.exit import reported_as_exit
 
 PG_BIN = Path(os.environ.get("DROPOUT_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_SYSTEM_USER = "postgres"  # who runs PostgreSQL when we are root

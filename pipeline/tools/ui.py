@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 
-from pipeline.core.errors import UserError, reported_as_exit
+from pipeline.core.errors import UserError
 from pipeline.core.params import composed_settings
+from pipeline.process.exit import reported_as_exit
 from pipeline.tools.server import healthy, stop_group
 from pipeline.tracking.store import Store
 from pipeline.tracking.uri import resolve_tracking_uri

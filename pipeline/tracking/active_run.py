@@ -2,7 +2,7 @@
 trained a model, and end it with the status the body earned.
 
 Which run is whose child, and which experiment a run goes to, follows from
-`pipeline.core.launch.Launch`. What goes into the active run is `pipeline.tracking.record`'s job.
+`pipeline.process.launch.Launch`. What goes into the active run is `pipeline.tracking.record`'s job.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from pipeline.core.config import Settings, flatten
-from pipeline.core.launch import Launch
+from pipeline.process.launch import Launch
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store
 from pipeline.tracking.tags import (

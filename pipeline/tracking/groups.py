@@ -41,7 +41,7 @@ def start_sweep(
     Under `mlflow run -e sweep`, the entry point's run is the parent (and its experiment holds
     the children), so the project's run tree is the one MLflow Projects started.
     """
-    from pipeline.core.launch import project_run
+    from pipeline.process.launch import project_run
 
     tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SWEEP: sweep_id, TAG_SOURCE: source}
     existing = project_run()

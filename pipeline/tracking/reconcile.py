@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, tracking.uri, mlflow.db")
     rec.add_argument("--stale-after-s", type=float, help="heartbeat age limit for runs of other hosts")
     args = parser.parse_args(argv)
-    from pipeline.core.errors import reported_as_exit
+    from pipeline.process.exit import reported_as_exit
 
     with reported_as_exit():
         cfg = _tracking_config(args.tracking_uri, args.stale_after_s)

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core import interrupts
 from pipeline.core.config import Settings, TrainConfig
 from pipeline.data.aligned import ALIGNMENT
+from pipeline.process import interrupts
 from pipeline.training import checkpoint
 from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_epoch
 

@@ -24,8 +24,8 @@ import optuna
 from optuna.trial import TrialState
 
 from pipeline.core.config import Settings
-from pipeline.core.launch import Launch
 from pipeline.data.preprocess import ProcessedData
+from pipeline.process.launch import Launch
 from pipeline.tracking import active_run, groups, record
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.connect import store_lock
