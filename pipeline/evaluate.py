@@ -2,7 +2,7 @@
 
 The numbers go to metrics JSON for DVC and into the MLflow run that trained the model (its id
 travels in `run.json`), never into a new run. Which model: under DVC (`--config-name params
-+sweep.item=<rate>`) the matrix paths of that rate; interactively the folder in
+model.dropout.rate=<rate>`) the matrix paths of that rate; interactively the folder in
 DROPOUT_LAB_RUN_DIR, else the newest training run under `outputs/` or `multirun/`. TensorFlow is
 imported only after the config has been validated.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.core.config import Settings, project_path
 from pipeline.core.errors import UserError
-from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
+from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.evaluation.evaluate import (
     Evaluation,
     evaluate_model,
@@ -111,7 +111,7 @@ def _log_summary(values: dict[str, Any], files: RunFiles) -> None:
 def stage_files(settings: Settings, launch: Launch) -> tuple[RunFiles, str]:
     """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
     if launch.under_dvc:
-        return matrix_item_files(settings), f"dvc repro train@{settings.model.dropout.rate}"
+        return dvc_files(settings), f"dvc repro train@{settings.model.dropout.rate}"
     chosen = os.environ.get(RUN_DIR_ENV)
     run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
     return run_dir_files(run_dir.resolve()), "python -m pipeline.train"

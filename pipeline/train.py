@@ -15,8 +15,7 @@ import yaml
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import Settings, project_path
 from pipeline.core.environment import describe
-from pipeline.core.layout import RunFiles, matrix_item_files, run_dir_files
-from pipeline.core.params import default_rate
+from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.data.preprocess import ProcessedData, load_for
 from pipeline.process import interrupts
 from pipeline.process.exit import exit_without_teardown
@@ -201,12 +200,12 @@ def _task_overrides() -> list[str]:
 def run_files(settings: Settings, launch: Launch) -> RunFiles:
     """DVC stages write the fixed paths of dvc.yaml; other runs their Hydra output folder."""
     if launch.under_dvc:
-        return matrix_item_files(settings)
+        return dvc_files(settings)
     assert launch.output_dir is not None
     return run_dir_files(launch.output_dir)
 
 
-@stage(default_rate=default_rate)  # a DVC rate the matrix would ignore is refused
+@stage
 def main(settings: Settings, launch: Launch) -> None:
     files = run_files(settings, launch)
     data = load_for(settings.data, project_path())

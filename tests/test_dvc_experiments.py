@@ -1,7 +1,7 @@
 """`dvc exp run -S` as the README shows it, in a real git repo (a temporary copy of this one, on
 synthetic data, a tiny net): each experiment a row of `dvc exp show` with its own params and metrics,
-`dvc metrics diff` and `dvc plots diff` between two revisions, a rate the DVC matrix would override
-refused, and the MLflow Project's `main` entry point running `dvc repro`.
+`dvc metrics diff` and `dvc plots diff` between two revisions, a `model.dropout.rate` the DVC matrix
+overrides, and the MLflow Project's `main` entry point running `dvc repro`.
 
 A repo of its own, apart from tests/test_dvc_pipeline.py's, so the two files run side by side. The
 tests share it and run in file order; each puts the workspace back to the baseline it changes.
@@ -85,15 +85,26 @@ def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp
     assert "val_loss" in html and "predicted" in html  # learning curves and confusion matrices
 
 
-def test_exp_run_refuses_a_rate_the_matrix_would_override(reproduced: Path):
+def test_exp_run_with_a_rate_still_trains_the_matrix_rates(reproduced: Path):
+    """`-S model.dropout.rate=0.3` sets the default of interactive runs: under DVC every training's
+    rate is its matrix item from sweep.rates (docs/dvc.md), so the experiment trains 0.0 and 0.5."""
     repo = reproduced
-    done = _run(repo, DVC, "exp", "run", "-S", "model.dropout.rate=0.3", ok=False)
-    assert done.returncode != 0
-    output = done.stdout + done.stderr
-    assert "model.dropout.rate = 0.3 in params.yaml, but the DVC train matrix sets the rate" in output
-    assert "from sweep.rates [0.0, 0.5], so this rate would be ignored" in output
-    assert "Use: dvc exp run -S 'sweep.rates=[0.3]'" in output
-    assert "Traceback" not in output
+    try:
+        _run(repo, DVC, "exp", "run", "-n", "rate-default", "-S", "model.dropout.rate=0.3",
+             "-S", "train.learning_rate=0.004")  # fmt: skip
+    finally:
+        _restore_baseline(repo)
+    rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
+    row = rows["rate-default"]
+    assert _params(row)["model"]["dropout"]["rate"] == 0.3
+    assert all(0.0 <= _test_accuracy(row, rate) <= 1.0 for rate in ("0.0", "0.5"))
+    assert "metrics/eval/rate_0.3.json" not in row["metrics"]
+    trained = sorted(
+        r.data.params["model.dropout.rate"]
+        for r in _runs_of(repo, "dropout-lab")
+        if r.data.params.get("train.learning_rate") == "0.004"
+    )
+    assert trained == ["0.0", "0.5"]
 
 
 def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):

@@ -4,9 +4,6 @@ per-epoch metrics, tags, artifacts, the model), and never left RUNNING."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -14,10 +11,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipeline.core.config import ConfigError, flatten, load_settings
-from pipeline.core.errors import UserError
+from pipeline.core.config import flatten, load_settings, project_path
 from pipeline.core.layout import dvc_files, run_dir_files
-from pipeline.core.params import compose_config, default_rate
+from pipeline.core.params import compose_config
 from pipeline.process.launch import Launch, Source
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
@@ -93,94 +89,16 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
     assert [r.info.status for r in runs] == [status]
 
 
-def _params(rate: float, item: float | None, rates: list[float] | None = None) -> dict:
-    """params.yaml (sweep.rates [0.0, 0.2, 0.5]) with this rate, and the matrix item a DVC stage's
-    command adds (`+sweep.item=${item.rate}`)."""
-    params = yaml.safe_load(compose_config())
-    params["model"]["dropout"]["rate"] = rate
-    if rates is not None:
-        params["sweep"]["rates"] = rates
-    if item is not None:
-        params["sweep"]["item"] = item
-    return params
-
-
-def test_a_dvc_stage_trains_its_matrix_item():
-    settings = load_settings(_params(0.5, 0.2))
-    assert settings.model.dropout.rate == settings.sweep.item == 0.2
-    assert flatten(settings)["model.dropout.rate"] == 0.2  # the MLflow param
-    assert run_files(settings, Launch(Source.DVC)) == dvc_files(0.2)
-    # The standard paper recipe: no dropout, a matrix of that rate alone.
-    assert load_settings(_params(0.0, 0.0, rates=[0.0])).model.dropout.rate == 0.0
-
-
-REFUSAL = "model.dropout.rate = 0.3 in params.yaml, but the DVC train matrix sets the rate of each stage"
-
-
-def test_dvc_refuses_a_rate_the_matrix_would_ignore():
-    """`dvc exp run -S model.dropout.rate=0.3`: neither one of sweep.rates nor the default rate."""
-    with pytest.raises(ConfigError) as caught:
-        load_settings(_params(0.3, 0.5), default_rate=default_rate)
-    message = str(caught.value)
-    assert f"{REFUSAL} from sweep.rates [0.0, 0.2, 0.5], so this rate would be ignored" in message
-    assert "Use: dvc exp run -S 'sweep.rates=[0.3]'" in message
-    assert "(or python -m pipeline.train model.dropout.rate=0.3 for a single run)" in message
-
-
-def test_dvc_takes_the_default_rate_as_no_rate_asked_for():
-    """`dvc exp run -S 'sweep.rates=[0.0,0.3]'`: params.yaml keeps conf/'s default rate (0.5), which
-    nobody asked for, so each stage trains its item."""
-    settings = load_settings(_params(0.5, 0.3, rates=[0.0, 0.3]), default_rate=default_rate)
-    assert settings.model.dropout.rate == 0.3
-
-
-def _never() -> float:
-    raise AssertionError("the default rate was composed for a rate in sweep.rates")
-
-
-def test_a_rate_of_the_matrix_passes_without_composing_the_default():
-    """`dvc exp run -S model.dropout.rate=0.2`: a rate the matrix runs anyway; and a stage whose
-    rate is in sweep.rates (every plain `dvc repro`) pays no composition."""
-    assert load_settings(_params(0.2, 0.5), default_rate=_never).model.dropout.rate == 0.5
-    assert load_settings(_params(0.3, None), default_rate=_never).model.dropout.rate == 0.3
-
-
-def test_without_a_default_rate_the_item_just_becomes_the_rate():
-    """Only the train stage refuses (evaluate runs after it): evaluate, tools and tests pass no default."""
-    assert load_settings(_params(0.3, 0.5)).model.dropout.rate == 0.5
-
-
-def test_dvc_refuses_an_item_outside_the_matrix():
-    with pytest.raises(ConfigError) as caught:
-        load_settings(_params(0.5, 0.3))
-    assert "sweep.item = 0.3: not one of sweep.rates [0.0, 0.2, 0.5]" in str(caught.value)
-
-
-def test_without_an_item_the_rate_is_the_one_written():
-    settings = load_settings(_params(0.3, None))
-    assert settings.model.dropout.rate == 0.3 and settings.sweep.item is None
-    assert "sweep.item" not in flatten(settings)
-    with pytest.raises(UserError, match=r"\+sweep\.item=<rate>"):
-        run_files(settings, Launch(Source.DVC))
-
-
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        (["model.dropout.rate=0.3", "+sweep.item=0.5"], f"error: invalid config:\n  {REFUSAL}"),
-        # Validation passes (the default rate, composed inside the app); then the data is missing.
-        (["sweep.rates=[0.0,0.3]", "+sweep.item=0.3"], "mnist.npz does not exist"),
-    ],
-)
-def test_a_dvc_stage_checks_the_rate_inside_its_hydra_app(
-    tmp_path: Path, overrides: list[str], expected: str
-):
-    """The stage's own command, as dvc.yaml runs it, on this checkout's params.yaml: the default
-    rate comes from conf/ while the app runs on params.yaml, and the app carries on after it."""
-    command = [sys.executable, "-m", "pipeline.train", "--config-dir", ".", "--config-name", "params",
-               *overrides, f"hydra.run.dir={tmp_path}"]  # fmt: skip
-    env = {**os.environ, "DROPOUT_LAB_ROOT": str(tmp_path)}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert expected in done.stderr
-    assert "Traceback" not in done.stderr
+def test_a_dvc_stage_writes_the_paths_dvc_yaml_declares_for_the_rate_its_command_passes():
+    """dvc.yaml's matrix stages run on params.yaml with `model.dropout.rate=${item.rate}`: that one
+    key is the rate the stage trains, logs and names its outputs after, as DVC names them."""
+    train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    assert train["cmd"].endswith("--config-name params model.dropout.rate=${item.rate}")
+    for rate in (0.0, 0.2):
+        params = yaml.safe_load(compose_config())
+        params["model"]["dropout"]["rate"] = rate  # what the override sets
+        settings = load_settings(params)
+        assert flatten(settings)["model.dropout.rate"] == rate  # the MLflow param
+        declared = train["outs"][0].replace("${item.rate}", str(rate))  # the text of a YAML float
+        assert run_files(settings, Launch(Source.DVC)) == dvc_files(settings)
+        assert dvc_files(settings).model_dir == project_path(declared)

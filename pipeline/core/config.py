@@ -7,7 +7,6 @@ Every stage composes `conf/` with Hydra, then `load_settings` turns the result i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,7 +19,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from pipeline.core.errors import UserError
@@ -184,10 +182,8 @@ class ReportConfig(_Strict):
 
 
 class SweepConfig(_Strict):
+    # The DVC train matrix: one stage per rate, which its command passes as model.dropout.rate.
     rates: Annotated[list[MatrixRate], Field(min_length=1)]
-    # The matrix item a DVC stage runs: set by dvc.yaml's command (`+sweep.item=${item.rate}`),
-    # absent elsewhere. `Settings` makes it the stage's `model.dropout.rate`.
-    item: MatrixRate | None = None
 
     @field_validator("rates")
     @classmethod
@@ -286,49 +282,8 @@ class Settings(_Strict):
     # Only with `hparams_search=<name>`: the search's config (no key at all otherwise).
     search: SearchConfig | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _rate_of_the_matrix_item(cls, data: Any, info: ValidationInfo) -> Any:
-        """Under DVC each stage trains its matrix item (`+sweep.item`, see dvc.yaml): it becomes
-        `model.dropout.rate`, which output paths, training and MLflow params read.
-
-        The rate written in params.yaml is then replaced, so one a user asked for would be silently
-        ignored (`dvc exp run -S model.dropout.rate=0.3`): with a `default_rate` in the validation
-        context (`load_settings(..., default_rate=...)`, the train stage's), a written rate that is
-        neither one of `sweep.rates` nor the rate `conf/` composes to by default is refused. The
-        default is asked for only then. Before field validation, as the models are frozen; values
-        of the wrong type are left to it."""
-        try:
-            item, rates = data["sweep"]["item"], data["sweep"]["rates"]
-            rate = data["model"]["dropout"]["rate"]
-        except (KeyError, TypeError):
-            return data
-        if not (_is_number(rate) and _is_number(item) and isinstance(rates, list)):
-            return data
-        default_rate = (info.context or {}).get("default_rate")
-        if rate not in rates and default_rate is not None and rate != default_rate():
-            raise ValueError(
-                f"model.dropout.rate = {rate!r} in params.yaml, but the DVC train matrix sets the rate of "
-                f"each stage from sweep.rates {rates}, so this rate would be ignored. Use: "
-                f"dvc exp run -S 'sweep.rates=[{rate}]' (or python -m pipeline.train "
-                f"model.dropout.rate={rate} for a single run)."
-            )
-        if item not in rates:
-            raise ValueError(
-                f"sweep.item = {item!r}: not one of sweep.rates {rates} (the DVC train matrix runs those)"
-            )
-        dropout = {**data["model"]["dropout"], "rate": item}
-        return {**data, "model": {**data["model"], "dropout": dropout}}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
 
 def _describe(error: dict[str, Any]) -> str:
-    if not error["loc"]:  # a rule over several keys (Settings' validator): its message names them
-        cause = error.get("ctx", {}).get("error")
-        return f"  {cause if cause is not None else error['msg']}"
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "missing":
         return f"  {key}: missing (required)"
@@ -337,14 +292,8 @@ def _describe(error: dict[str, Any]) -> str:
     return f"  {key} = {error.get('input')!r}: {error['msg']}"
 
 
-def load_settings(
-    cfg: DictConfig | dict[str, Any], *, default_rate: Callable[[], float] | None = None
-) -> Settings:
-    """Validate a composed config; raise `ConfigError` listing every bad key, value and rule.
-
-    `default_rate` (the train stage passes `pipeline.core.params.default_rate`) lets a DVC stage
-    refuse a rate its matrix would ignore (see `Settings`); it is called only for a rate written
-    outside `sweep.rates`. Without it the matrix item simply becomes the rate."""
+def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
+    """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
     if isinstance(cfg, DictConfig):
         # Hydra's own node is not ours to validate, and may not resolve outside a job.
         cfg = {key: OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
@@ -353,7 +302,7 @@ def load_settings(
         plain = {key: value for key, value in cfg.items() if key != "hydra"}
     assert isinstance(plain, dict)
     try:
-        return Settings.model_validate(plain, context={"default_rate": default_rate})
+        return Settings.model_validate(plain)
     except ValidationError as exc:
         lines = "\n".join(_describe(error) for error in exc.errors())
         raise ConfigError(f"invalid config:\n{lines}") from None
@@ -377,8 +326,6 @@ def flatten(settings: Settings) -> dict[str, Any]:
     dumped = settings.model_dump()
     if dumped.get("search") is None:  # no search: no key (params and tables stay as they were)
         dumped.pop("search", None)
-    if dumped["sweep"].get("item") is None:  # likewise outside a DVC stage
-        dumped["sweep"].pop("item", None)
     walk("", dumped)
     return out
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.config import Settings, matrix_label, project_path
-from pipeline.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,12 @@ class RunFiles:
         return self.model_dir / "run.json"
 
 
-def dvc_files(rate: float, root: Path | None = None) -> RunFiles:
-    """The fixed paths of one rate of the DVC matrix (see dvc.yaml), named as DVC names them
-    (`config.matrix_label`; `sweep.rates` are validated to be written as YAML floats)."""
+def dvc_files(settings: Settings, root: Path | None = None) -> RunFiles:
+    """The fixed paths (see dvc.yaml) of the DVC matrix item these settings train: named as DVC
+    names them, after the item's values (`config.matrix_label`), which the stage's command passes
+    as overrides (`model.dropout.rate=${item.rate}`)."""
     base = root if root is not None else project_path()
-    tag = matrix_label(rate)
+    tag = matrix_label(settings.model.dropout.rate)
     return RunFiles(
         model_dir=base / "models" / tag,
         train_metrics=base / "metrics" / "train" / f"{tag}.json",
@@ -54,17 +54,6 @@ def dvc_files(rate: float, root: Path | None = None) -> RunFiles:
         # not a DVC output: git- and DVC-ignored, beside Hydra's run folders
         mlflow_run=base / "outputs" / "dvc" / f"{tag}.mlflow_run.json",
     )
-
-
-def matrix_item_files(settings: Settings) -> RunFiles:
-    """A DVC stage's paths: those of the matrix item its command names (`+sweep.item=${item.rate}`
-    in dvc.yaml), whose rate the validated settings train."""
-    if settings.sweep.item is None:
-        raise UserError(
-            "run from params.yaml (DVC) without a +sweep.item=<rate> override: a DVC stage is one item "
-            "of the train matrix over sweep.rates (see dvc.yaml)"
-        )
-    return dvc_files(settings.sweep.item)
 
 
 def run_dir_files(run_dir: Path) -> RunFiles:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -25,18 +24,13 @@ from pipeline.process.exit import reported_as_exit
 StageBody = Callable[[Settings, launch.Launch], object]
 
 
-def stage(body: StageBody | None = None, *, default_rate: Callable[[], float] | None = None) -> Any:
-    """Turn `body(settings, launch)` into a Hydra app over `conf/` (job named after body's module).
-
-    `@stage(default_rate=...)` validates with it (see `load_settings`): the train stage's, so that
-    a DVC rate its matrix would ignore is refused before any work."""
-    if body is None:
-        return functools.partial(stage, default_rate=default_rate)
+def stage(body: StageBody) -> Callable[[], None]:
+    """Turn `body(settings, launch)` into a Hydra app over `conf/` (job named after body's module)."""
 
     @functools.wraps(body)  # Hydra names the job (and its log file) after the wrapped function's module
     def task(cfg: DictConfig) -> None:
         with reported_as_exit():
-            settings = load_settings(cfg, default_rate=default_rate)
+            settings = load_settings(cfg)
             body(settings, launch.detect())
 
     app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task)
