@@ -90,7 +90,7 @@ def products(sizes: list[int], n_train: int, n_val: int, batch: int, val_batch: 
 def child_floor(pinned: bool) -> dict[str, Any]:
     if pinned:
         import pipeline  # noqa: F401  (the numeric pins, set before NumPy loads)
-    from pipeline.core.config import project_path
+    from pipeline.core.paths import project_path
     from pipeline.data.preprocess import load_processed
     from pipeline.training.steps import VALIDATION_BATCH
 
@@ -102,7 +102,7 @@ def child_floor(pinned: bool) -> dict[str, Any]:
 
 
 def child_project(epochs: int, overrides: list[str]) -> dict[str, Any]:
-    from pipeline.core.config import project_path
+    from pipeline.core.paths import project_path
     from pipeline.data.preprocess import load_processed
     from pipeline.training.loop import build_and_fit
 

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from bench.seed_loop import RESULT_PREFIX, emit  # noqa: F401  (re-exported: the seed imports nothing of ours)
-from pipeline.core.config import MIRROR_ENV, Settings
+from pipeline.core.config import Settings
+from pipeline.data.download import MIRROR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests" / "helpers"  # synthetic MNIST and the team-scale servers come from the tests' helpers

@@ -45,7 +45,7 @@ def child(epochs: int) -> dict[str, object]:
     import time
 
     from bench.harness import settings_for
-    from pipeline.core.config import project_path
+    from pipeline.core.paths import project_path
     from pipeline.data.preprocess import load_for
     from pipeline.training.loop import build_and_fit
 

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.core.config import MIRROR_ENV, Settings, project_path
+from pipeline.core.config import Settings
 from pipeline.core.params import composed_settings
+from pipeline.core.paths import project_path
+from pipeline.data.download import MIRROR_ENV
 from pipeline.data.preprocess import ProcessedData, load_for
 from pipeline.model.dropout import Dropout
 from pipeline.training.loop import TrainResult

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from pipeline.core.config import MIRROR_ENV, Settings, project_path
-from pipeline.data.download import download_all, resolve_sources
+from pipeline.core.config import Settings
+from pipeline.core.paths import project_path
+from pipeline.data.download import MIRROR_ENV, download_all, resolve_sources
 from pipeline.process.launch import Launch
 from pipeline.process.stage import stage
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.config import Settings, project_path
+from pipeline.core.config import Settings
 from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.core.paths import project_path
 from pipeline.evaluation.evaluate import (
     Evaluation,
     evaluate_model,

@@ -13,9 +13,10 @@ import pandas as pd
 import yaml
 
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
-from pipeline.core.config import Settings, project_path
+from pipeline.core.config import Settings
 from pipeline.core.environment import describe
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.core.paths import project_path
 from pipeline.data.preprocess import ProcessedData, load_for
 from pipeline.process import interrupts
 from pipeline.process.exit import exit_without_teardown

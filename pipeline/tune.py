@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
-from pipeline.core.config import Settings, project_path
+from pipeline.core.config import Settings
+from pipeline.core.paths import project_path
 from pipeline.data.preprocess import load_for
 from pipeline.process import interrupts
 from pipeline.process.exit import exit_without_teardown

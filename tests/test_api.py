@@ -13,7 +13,7 @@ import pytest
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline import api
-from pipeline.core.config import ConfigError
+from pipeline.core.errors import ConfigError
 from pipeline.training.loop import build_and_fit
 
 ROOT = Path(__file__).resolve().parent.parent

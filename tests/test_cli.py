@@ -97,9 +97,9 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_config(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DROPOUT_LAB_")}
     env["PYTHONPATH"] = str(installed)
     script = (
-        "import pipeline\nfrom pipeline.core import config\n"
+        "import pipeline\nfrom pipeline.core import paths\n"
         "from pipeline.core.params import composed_settings\n"
-        "print(pipeline.__file__); print(config.CONF_DIR); print(config.PROJECT_ROOT)\n"
+        "print(pipeline.__file__); print(paths.CONF_DIR); print(paths.PROJECT_ROOT)\n"
         "print(composed_settings(['train.epochs=2', 'experiment=quick']).train.epochs)\n"
     )
     done = subprocess.run(

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core.config import CONF_DIR, ConfigError, flatten, load_settings
+from pipeline.core.config import flatten, load_settings
+from pipeline.core.errors import ConfigError
 from pipeline.core.params import compose_config, composed_settings
+from pipeline.core.paths import CONF_DIR
 
 ROOT = CONF_DIR.parent
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from synthetic import FILES, SyntheticMnist, synthetic_overrides
 
-from pipeline.core.config import MIRROR_ENV
 from pipeline.core.params import compose_config
+from pipeline.data.download import MIRROR_ENV
 from pipeline.data.preprocess import load_processed
 
 

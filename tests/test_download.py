@@ -15,9 +15,11 @@ import pytest
 import yaml
 from synthetic import FILES, SyntheticMnist
 
-from pipeline.core.config import MIRROR_ENV, ConfigError, load_settings
+from pipeline.core.config import load_settings
+from pipeline.core.errors import ConfigError
 from pipeline.core.params import compose_config
 from pipeline.data.download import (
+    MIRROR_ENV,
     PRESENT,
     DownloadError,
     decompressed_md5,

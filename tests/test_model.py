@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.core.config import CONF_DIR, ModelConfig
+from pipeline.core.config import ModelConfig
+from pipeline.core.paths import CONF_DIR
 from pipeline.model.layers import ScratchDropout
 from pipeline.model.mlp import build_model, has_dropout
 

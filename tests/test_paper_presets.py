@@ -17,8 +17,8 @@ import pytest
 import yaml
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline.core.config import CONF_DIR
 from pipeline.core.params import compose_config
+from pipeline.core.paths import CONF_DIR
 from pipeline.reporting.collect import dvc_batch, latest_batch, newest_per_point, sweep_batch
 from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
 from pipeline.reporting.paper_report import latest_preset_runs

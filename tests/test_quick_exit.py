@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from pipeline.core.config import CONF_DIR
+from pipeline.core.paths import CONF_DIR
 
 SCRIPT = textwrap.dedent(
     """

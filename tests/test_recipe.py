@@ -12,7 +12,8 @@ import pytest
 import yaml
 from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
-from pipeline.core.config import ConfigError, load_settings
+from pipeline.core.config import load_settings
+from pipeline.core.errors import ConfigError
 from pipeline.core.params import compose_config
 from pipeline.model.mlp import build_model
 from pipeline.training.loop import build_and_fit, compile_model

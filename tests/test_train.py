@@ -11,9 +11,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipeline.core.config import flatten, load_settings, project_path
+from pipeline.core.config import flatten, load_settings
 from pipeline.core.layout import dvc_files, run_dir_files
 from pipeline.core.params import compose_config
+from pipeline.core.paths import project_path
 from pipeline.process.launch import Launch, Source
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline.core.config import ConfigError
+from pipeline.core.errors import ConfigError
 from pipeline.tracking.tags import (
     PARENT_TAG,
     TAG_BEST_PREFIX,

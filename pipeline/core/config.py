@@ -1,13 +1,10 @@
-"""Load, validate and locate the project config.
-
-Every stage composes `conf/` with Hydra, then `load_settings` turns the result into typed, validated
-`Settings` before any work starts, so a bad value fails at once with its key, value and what is allowed.
+"""The config schema: every stage composes `conf/` with Hydra, then `load_settings` turns the result
+into typed, validated `Settings` before any work starts, so a bad value fails at once with its key,
+value and what is allowed (`pipeline.core.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,44 +18,14 @@ from pydantic import (
     field_validator,
 )
 
-from pipeline.core.errors import UserError
-
-_CHECKOUT = Path(__file__).resolve().parents[2]
-# A checkout (or an editable install) has conf/ beside pipeline/; a wheel installs it as the package
-# `dropout_lab_conf` (pyproject.toml), and then the project is the working directory.
-_IN_CHECKOUT = (_CHECKOUT / "conf" / "config.yaml").is_file()
-
-
-def _installed_conf() -> Path:
-    """The installed `dropout_lab_conf` folder (YAML only, no `__init__.py`: a namespace package)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("dropout_lab_conf")
-    if spec is None or not spec.submodule_search_locations:
-        return _CHECKOUT / "conf"  # neither a checkout nor an install: errors name where it looked
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-# Where data, models, metrics and mlflow.db go; DROPOUT_LAB_ROOT moves them (tests use a tmp dir).
-PROJECT_ROOT = Path(os.environ.get("DROPOUT_LAB_ROOT", _CHECKOUT if _IN_CHECKOUT else Path.cwd()))
-# The config always comes with the code (Hydra apps find it relative to their module too).
-CONF_DIR = _CHECKOUT / "conf" if _IN_CHECKOUT else _installed_conf()
-MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
+from pipeline.core.errors import ConfigError
+from pipeline.core.matrix import written_as_decimal
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
-def _written_as_decimal(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError(
-            f"write it as a decimal ({value}.0): the DVC train matrix names its outputs after the rate's "
-            "text (models/rate_${item.rate}), and a stage names them after the validated float"
-        )
-    return value
-
-
 # A rate of the DVC matrix: written as a YAML float, so DVC's `${item.rate}` is `matrix_label`'s text.
-MatrixRate = Annotated[Rate, BeforeValidator(_written_as_decimal)]
+MatrixRate = Annotated[Rate, BeforeValidator(written_as_decimal)]
 
 
 class _Strict(BaseModel):
@@ -283,15 +250,6 @@ class Settings(_Strict):
     search: SearchConfig | None = None
 
 
-def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "missing":
-        return f"  {key}: missing (required)"
-    if error["type"] == "extra_forbidden":
-        return f"  {key}: unknown key (not part of the config)"
-    return f"  {key} = {error.get('input')!r}: {error['msg']}"
-
-
 def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
     if isinstance(cfg, DictConfig):
@@ -304,12 +262,7 @@ def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     try:
         return Settings.model_validate(plain)
     except ValidationError as exc:
-        lines = "\n".join(_describe(error) for error in exc.errors())
-        raise ConfigError(f"invalid config:\n{lines}") from None
-
-
-class ConfigError(UserError):
-    """A config value is out of range, of the wrong type, unknown or missing."""
+        raise ConfigError.of(exc.errors()) from None
 
 
 def flatten(settings: Settings) -> dict[str, Any]:
@@ -328,14 +281,3 @@ def flatten(settings: Settings) -> dict[str, Any]:
         dumped.pop("search", None)
     walk("", dumped)
     return out
-
-
-def matrix_label(rate: float) -> str:
-    """`rate_<rate>` as DVC names a matrix item's outputs: `${item.rate}` of a YAML float is its
-    Python text (0.0 -> `rate_0.0`, 0.50 -> `rate_0.5`)."""
-    return f"rate_{float(rate)}"
-
-
-def project_path(*parts: str) -> Path:
-    """A path under the project root, whatever the working directory (Hydra may change it)."""
-    return PROJECT_ROOT.joinpath(*parts)

@@ -12,8 +12,8 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipeline.core.config import CONF_DIR
 from pipeline.core.numerics import PINS, pins_in_force
+from pipeline.core.paths import CONF_DIR
 
 LOCK_FILE = CONF_DIR.parent / "uv.lock"  # the lock of the code that runs
 

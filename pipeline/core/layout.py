@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.config import Settings, matrix_label, project_path
+from pipeline.core.config import Settings
+from pipeline.core.matrix import matrix_label
+from pipeline.core.paths import project_path
 
 
 @dataclass(frozen=True)

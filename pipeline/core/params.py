@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from pipeline.core.atomic import write_text_atomic
-from pipeline.core.config import CONF_DIR, Settings, load_settings, project_path
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.paths import CONF_DIR, project_path
 
 
 def compose_config(overrides: list[str] | None = None) -> str:

@@ -26,11 +26,13 @@ from urllib.request import Request, url2pathname, urlopen
 from tqdm import tqdm
 
 from pipeline.core.atomic import atomic_path
-from pipeline.core.config import MIRROR_ENV, ConfigError, DataFile, DataFiles
-from pipeline.core.errors import UserError
+from pipeline.core.config import DataFile, DataFiles
+from pipeline.core.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
+# A mirror (folder or URL) tried before `data.mirrors`: an offline copy of the files, say.
+MIRROR_ENV = "DROPOUT_LAB_DATA_MIRROR"
 TIMEOUT_SECONDS = 30.0
 PRESENT = "present"  # what `download_all` reports for a file that was already there and valid
 _CHUNK = 1 << 20

@@ -17,7 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.core.atomic import check_writable
-from pipeline.core.config import CONF_DIR, Settings, load_settings, project_path
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.paths import CONF_DIR, project_path
 from pipeline.process import launch
 from pipeline.process.exit import reported_as_exit
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.config import matrix_label
 from pipeline.core.errors import UserError
+from pipeline.core.matrix import matrix_label
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import TAG_COMMIT, TAG_DVC_BASELINE, TAG_ENV_PREFIX

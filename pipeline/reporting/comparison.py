@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
-from pipeline.core.config import Settings, project_path
+from pipeline.core.config import Settings
 from pipeline.core.errors import UserError
+from pipeline.core.paths import project_path
 from pipeline.evaluation.plots import (
     RATE_LABEL,
     gap_and_accuracy_vs_rate,

@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline.core.config import Settings, TrackingConfig, project_path
+from pipeline.core.config import Settings, TrackingConfig
+from pipeline.core.paths import project_path
 from pipeline.reporting.collect import latest_preset_batch, newest_per_point
 from pipeline.reporting.paper import PRESETS, PresetRun, row_of, runs_frame, write_paper_report
 from pipeline.tracking.store import Store

@@ -35,8 +35,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.core.config import PROJECT_ROOT
 from pipeline.core.errors import UserError
+from pipeline.core.paths import PROJECT_ROOT
 from pipeline.process.exit import reported_as_exit
 
 PG_BIN = Path(os.environ.get("DROPOUT_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from pipeline.core.config import PROJECT_ROOT
+from pipeline.core.paths import PROJECT_ROOT
 
 # "sweep" (a parent: Hydra multirun or one DVC invocation), "train", "search" (a hyperparameter
 # search's parent) or "trial" (one of its trainings)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.core.config import PROJECT_ROOT, TrackingConfig
+from pipeline.core.config import TrackingConfig
+from pipeline.core.paths import PROJECT_ROOT
 
 # Set by DVC for every stage command: the repo DVC was started in.
 DVC_ROOT_ENV = "DVC_ROOT"

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.core.atomic import WriteError, write_json_atomic
-from pipeline.core.config import Settings, flatten, project_path
+from pipeline.core.config import Settings, flatten
 from pipeline.core.errors import UserError
+from pipeline.core.paths import project_path
 
 if TYPE_CHECKING:
     import keras

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.core.config import ConfigError, SearchConfig, Settings, flatten, load_settings
+from pipeline.core.config import SearchConfig, Settings, flatten, load_settings
+from pipeline.core.errors import ConfigError
 
 
 def with_values(settings: Settings, values: Mapping[str, float]) -> Settings:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.core.config import ConfigError, SearchConfig
+from pipeline.core.config import SearchConfig
+from pipeline.core.errors import ConfigError
 from pipeline.tracking.connect import sqlite_file
 
 STUDY_DATABASE = "optuna"
