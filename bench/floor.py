@@ -91,7 +91,7 @@ def child_floor(pinned: bool) -> dict[str, Any]:
     if pinned:
         import pipeline  # noqa: F401  (the numeric pins, set before NumPy loads)
     from pipeline.core.paths import project_path
-    from pipeline.data.preprocess import load_processed
+    from pipeline.data.processed import load_processed
     from pipeline.training.steps import VALIDATION_BATCH
 
     settings = settings_for()
@@ -103,7 +103,7 @@ def child_floor(pinned: bool) -> dict[str, Any]:
 
 def child_project(epochs: int, overrides: list[str]) -> dict[str, Any]:
     from pipeline.core.paths import project_path
-    from pipeline.data.preprocess import load_processed
+    from pipeline.data.processed import load_processed
     from pipeline.training.loop import build_and_fit
 
     settings = settings_for([*overrides, f"train.epochs={epochs}", "train.progress=false"])

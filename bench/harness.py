@@ -1,7 +1,7 @@
 """What every benchmark shares: its flags, a throw-away project with MNIST, timed child processes,
 contenders alternated in one run, and the table of their ratios.
 
-The data goes through the package's own code (the IDX reader in `pipeline.data.preprocess.read_raw`, the
+The data goes through the package's own code (the IDX reader in `pipeline.data.build.read_raw`, the
 split in `build_dataset`), real MNIST when a mirror has it, else the tests' synthetic MNIST
 (`tests/helpers/synthetic.py`) at full size. Children run with `PYTHONPATH` at this checkout, so they import
 this checkout's `pipeline` and `bench` whatever the working directory, and `DROPOUT_LAB_ROOT` at the
@@ -35,7 +35,7 @@ import numpy as np
 
 from bench.seed_loop import RESULT_PREFIX, emit  # noqa: F401  (re-exported: the seed imports nothing of ours)
 from pipeline.core.config import Settings
-from pipeline.data.download import MIRROR_ENV
+from pipeline.data.fetch import MIRROR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests" / "helpers"  # synthetic MNIST and the team-scale servers come from the tests' helpers
@@ -144,7 +144,7 @@ def settings_for(overrides: Sequence[str] = ()) -> Settings:
 
 def prepare_workspace(root: Path) -> Workspace:
     """Raw and processed MNIST under `root` by the package's code, and a ready MLflow store."""
-    from pipeline.data.preprocess import build_dataset, read_raw, write_processed
+    from pipeline.data.build import build_dataset, read_raw, write_processed
 
     raw_dir = root / "data" / "raw" / "mnist"
     raw_dir.mkdir(parents=True)

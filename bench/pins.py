@@ -46,7 +46,7 @@ def child(epochs: int) -> dict[str, object]:
 
     from bench.harness import settings_for
     from pipeline.core.paths import project_path
-    from pipeline.data.preprocess import load_for
+    from pipeline.data.build import load_for
     from pipeline.training.loop import build_and_fit
 
     settings = settings_for([f"train.epochs={epochs}", "train.progress=false"])

@@ -59,7 +59,7 @@ def project_settings(seed: int, epochs: int, overrides: list[str]) -> Any:
 
 def project_data() -> Any:
     from pipeline.core.paths import project_path
-    from pipeline.data.preprocess import load_processed
+    from pipeline.data.processed import load_processed
 
     return load_processed(project_path("data", "processed", "mnist.npz"))
 

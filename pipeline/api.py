@@ -28,8 +28,9 @@ import pandas as pd
 from pipeline.core.config import Settings
 from pipeline.core.params import composed_settings
 from pipeline.core.paths import project_path
-from pipeline.data.download import MIRROR_ENV
-from pipeline.data.preprocess import ProcessedData, load_for
+from pipeline.data.build import load_for
+from pipeline.data.fetch import MIRROR_ENV
+from pipeline.data.processed import ProcessedData
 from pipeline.model.dropout import Dropout
 from pipeline.training.loop import TrainResult
 
@@ -109,7 +110,7 @@ def load_data(settings: Settings, download: bool = True) -> ProcessedData:
     raw = project_path("data", "raw", settings.data.name)
     processed = project_path("data", "processed", f"{settings.data.name}.npz")
     if download and not raw.is_dir() and not processed.is_file():
-        from pipeline.data.download import download_all, resolve_sources
+        from pipeline.data.fetch import download_all, resolve_sources
 
         sources = resolve_sources(settings.data.mirrors, os.environ.get(MIRROR_ENV))
         download_all(settings.data.files, sources, raw, progress=False)

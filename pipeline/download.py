@@ -7,7 +7,7 @@ import sys
 
 from pipeline.core.config import Settings
 from pipeline.core.paths import project_path
-from pipeline.data.download import MIRROR_ENV, download_all, resolve_sources
+from pipeline.data.fetch import MIRROR_ENV, download_all, resolve_sources
 from pipeline.process.launch import Launch
 from pipeline.process.stage import stage
 

@@ -73,7 +73,7 @@ def latest_run_dir(base: Path) -> Path:
 
 def run_evaluation(settings: Settings, files: RunFiles, make_it: str) -> Evaluation:
     """Evaluate the model in `files` on the configured data; log into its training run."""
-    from pipeline.data.preprocess import load_for
+    from pipeline.data.build import load_for
 
     info = read_run_info(files, make_it)
     data = load_for(settings.data, project_path())

@@ -6,7 +6,7 @@ import logging
 
 from pipeline.core.config import Settings
 from pipeline.core.paths import project_path
-from pipeline.data.preprocess import build_dataset, read_raw, summary, write_processed
+from pipeline.data.build import build_dataset, read_raw, summary, write_processed
 from pipeline.process.launch import Launch
 from pipeline.process.stage import stage
 

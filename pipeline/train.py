@@ -17,7 +17,8 @@ from pipeline.core.config import Settings
 from pipeline.core.environment import describe
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.core.paths import project_path
-from pipeline.data.preprocess import ProcessedData, load_for
+from pipeline.data.build import load_for
+from pipeline.data.processed import ProcessedData
 from pipeline.process import interrupts
 from pipeline.process.exit import exit_without_teardown
 from pipeline.process.launch import Launch

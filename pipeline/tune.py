@@ -15,7 +15,7 @@ import time
 
 from pipeline.core.config import Settings
 from pipeline.core.paths import project_path
-from pipeline.data.preprocess import load_for
+from pipeline.data.build import load_for
 from pipeline.process import interrupts
 from pipeline.process.exit import exit_without_teardown
 from pipeline.process.launch import Launch

@@ -9,7 +9,8 @@ import numpy as np
 from training_fixtures import make_tiny_data, tiny_settings_with
 
 from pipeline.data.aligned import ALIGNMENT
-from pipeline.data.preprocess import FINGERPRINT_KEY, ProcessedData, load_processed, write_npz
+from pipeline.data.build import write_npz
+from pipeline.data.processed import FINGERPRINT_KEY, ProcessedData, load_processed
 from pipeline.training.loop import build_and_fit, shared_tensor
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from training_fixtures import tiny_settings_with
 
-from pipeline.data.preprocess import ProcessedData
+from pipeline.data.processed import ProcessedData
 from pipeline.training.batches import epoch_order
 from pipeline.training.loop import compile_model, fit
 

@@ -12,8 +12,8 @@ import pytest
 from synthetic import FILES, SyntheticMnist, synthetic_overrides
 
 from pipeline.core.params import compose_config
-from pipeline.data.download import MIRROR_ENV
-from pipeline.data.preprocess import load_processed
+from pipeline.data.fetch import MIRROR_ENV
+from pipeline.data.processed import load_processed
 
 
 def run_stage(

@@ -18,7 +18,7 @@ from synthetic import FILES, SyntheticMnist
 from pipeline.core.config import load_settings
 from pipeline.core.errors import ConfigError
 from pipeline.core.params import compose_config
-from pipeline.data.download import (
+from pipeline.data.fetch import (
     MIRROR_ENV,
     PRESENT,
     DownloadError,

@@ -18,7 +18,7 @@ from pipeline.core.config import EvalConfig, Settings, load_settings
 from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, run_dir_files
 from pipeline.core.params import compose_config
-from pipeline.data.preprocess import ProcessedData
+from pipeline.data.processed import ProcessedData
 from pipeline.evaluate import run_evaluation
 from pipeline.evaluation import metrics
 from pipeline.evaluation.evaluate import (
@@ -164,7 +164,7 @@ def _training_run(tmp_path: Path, trained, data: ProcessedData, uri: str, finger
 def processed(data: ProcessedData, monkeypatch: pytest.MonkeyPatch) -> ProcessedData:
     """`load_for` hands the stage this tiny data set instead of the project's data/ (which, after a
     `make run`, holds the real MNIST)."""
-    monkeypatch.setattr("pipeline.data.preprocess.load_for", lambda cfg, root: data)
+    monkeypatch.setattr("pipeline.data.build.load_for", lambda cfg, root: data)
     return data
 
 

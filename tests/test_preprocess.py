@@ -12,22 +12,18 @@ import pytest
 from synthetic import FILES, SyntheticMnist, write_idx
 
 from pipeline.core.config import DataConfig
-from pipeline.data.preprocess import (
-    ARRAY_KEYS,
-    DataError,
-    ProcessedData,
+from pipeline.data.build import (
     RawData,
     apportion,
     build_dataset,
-    fingerprint,
     load_for,
-    load_processed,
     read_raw,
     split_stratified,
     subset_stratified,
     write_npz,
     write_processed,
 )
+from pipeline.data.processed import ARRAY_KEYS, DataError, ProcessedData, fingerprint, load_processed
 
 # 1000 shuffled labels of unequal classes: class c has 91 + 2c items.
 LABELS = np.random.default_rng(7).permutation(np.repeat(np.arange(10), np.arange(10) * 2 + 91))

@@ -41,7 +41,7 @@ def test_an_evaluation_logged_into_its_run_writes_the_bytes_of_an_unlogged_one(
 ):
     files = run_dir_files(tmp_path / "run")
     train_and_track(tiny_settings, tiny_data, files, Launch(Source.HYDRA))
-    monkeypatch.setattr("pipeline.data.preprocess.load_for", lambda cfg, root: tiny_data)
+    monkeypatch.setattr("pipeline.data.build.load_for", lambda cfg, root: tiny_data)
     tracked = run_evaluation(tiny_settings, files, "train it")
     logged = _bytes(files, ["eval_metrics", "confusion"])
 

@@ -1,17 +1,15 @@
-"""Turn the raw IDX files into the arrays every run uses (the `preprocess` stage).
+"""Build the arrays a data config asks for from the raw IDX files (the `preprocess` stage), or find
+them in the file that stage wrote.
 
-Writes `data/processed/<name>.npz` (x uint8 pixels 0..255 flat, y int64; a seeded class-stratified
+Writes `data/processed/<name>.npz` (the `pipeline.data.processed` contract: a seeded class-stratified
 validation split; optionally a seeded class-stratified training subset; the untouched test set; a
 content fingerprint) and `<name>.json` beside it (fingerprint and counts). The same config gives the
 same bytes, so DVC and the fingerprint every run records change only when the data does.
-The pixels stay uint8 (a quarter of float32's size, on disk and in memory): the model's float32
-input in [0, 1] is made batch by batch where TensorFlow reads them (`pipeline.model.pixels`).
-No TensorFlow here: this stage must start fast, and `load_processed` is cheap to import.
+No TensorFlow here: this stage must start fast.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import zipfile
@@ -24,27 +22,17 @@ import numpy as np
 
 from pipeline.core.atomic import atomic_path, write_json_atomic
 from pipeline.core.config import DataConfig, DataFiles
-from pipeline.core.errors import UserError
-from pipeline.data.aligned import empty_aligned, read_npy_aligned
+from pipeline.data.aligned import empty_aligned
 from pipeline.data.idx import read_idx
+from pipeline.data.processed import FINGERPRINT_KEY, DataError, ProcessedData, fingerprint, load_processed
 
 log = logging.getLogger(__name__)
 
-ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-IMAGE_KEYS = ("x_train", "x_val", "x_test")
-FINGERPRINT_KEY = "fingerprint"
 NUM_CLASSES = 10
 # A fixed zip entry date (np.savez stamps the current time), so the same arrays give the same file.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Separate random streams, so the validation split never depends on data.train_size.
 _SPLIT_STREAM, _SUBSET_STREAM = 0, 1
-_MAKE_IT = (
-    "make it with `dvc repro preprocess` or `python -m pipeline.preprocess` (after pipeline.data.download)"
-)
-
-
-class DataError(UserError):
-    """The data is missing, inconsistent, or cannot be split as configured."""
 
 
 @dataclass(frozen=True)
@@ -55,35 +43,6 @@ class RawData:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class ProcessedData:
-    """What training and evaluation read: x (N, 784) uint8 pixels 0..255, y (N,) int64 in 0..9.
-
-    The model sees x / 255 as float32, scaled per batch (`pipeline.model.pixels.to_unit`)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    fingerprint: str
-    name: str
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {key: getattr(self, key) for key in ARRAY_KEYS}
-
-
-def fingerprint(arrays: Mapping[str, np.ndarray]) -> str:
-    """sha256 over each array's name, dtype, shape and bytes (in name order): the data's identity."""
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}|{array.dtype.str}|{array.shape}\n".encode())
-        digest.update(array.data)
-    return digest.hexdigest()
 
 
 def read_raw(folder: Path, files: DataFiles) -> RawData:
@@ -216,42 +175,6 @@ def write_processed(data: ProcessedData, cfg: DataConfig, folder: Path) -> Path:
     write_npz(target, {**data.arrays(), FINGERPRINT_KEY: np.array(data.fingerprint)})
     write_json_atomic(target.with_suffix(".json"), summary(data, cfg))
     return target
-
-
-def load_processed(path: Path | str) -> ProcessedData:
-    """Read what the preprocess stage wrote; a missing, unreadable or altered file is a `DataError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist: {_MAKE_IT}")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not an .npz (zip) file: {_MAKE_IT}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in (*ARRAY_KEYS, FINGERPRINT_KEY) if key not in npz.files]
-            if missing:
-                raise DataError(f"{path} lacks {', '.join(missing)}: {_MAKE_IT}")
-            # Aligned, so training shares their memory instead of copying them (pipeline.data.aligned).
-            arrays = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
-            arrays = {key: npz[key] if array is None else array for key, array in arrays.items()}
-            stored = str(npz[FINGERPRINT_KEY].item())
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz ({exc}): {_MAKE_IT}") from None
-    _check_pixel_arrays(path, arrays)
-    if fingerprint(arrays) != stored:
-        raise DataError(f"{path} changed after it was written (its fingerprint does not match): {_MAKE_IT}")
-    return ProcessedData(**arrays, fingerprint=stored, name=path.stem)
-
-
-def _check_pixel_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Images must be uint8 rows; a float32 file (pixels in [0, 1]) must be remade."""
-    for key in IMAGE_KEYS:
-        x = arrays[key]
-        if x.dtype != np.uint8 or x.ndim != 2:
-            raise DataError(
-                f"{path} holds {key} as {x.dtype} {x.shape}, not uint8 pixel rows (files of earlier "
-                f"versions held float32 in [0, 1]): remake it with `dvc repro preprocess` or "
-                "`python -m pipeline.preprocess`"
-            )
 
 
 RECIPE_KEYS = ("name", "val_fraction", "train_size", "seed")

@@ -26,7 +26,7 @@ from pipeline.evaluation.inference import BatchedForward
 if TYPE_CHECKING:
     import keras
 
-    from pipeline.data.preprocess import ProcessedData
+    from pipeline.data.processed import ProcessedData
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from pipeline.data.download import MIRROR_ENV
+from pipeline.data.fetch import MIRROR_ENV
 from pipeline.process.launch import PARENT_RUN_ENV, SWEEP_ID_ENV
 
 FORWARDED = (PARENT_RUN_ENV, SWEEP_ID_ENV, "MLFLOW_TRACKING_URI", "DROPOUT_LAB_ROOT", MIRROR_ENV)

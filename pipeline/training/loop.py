@@ -25,7 +25,7 @@ from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_
 if TYPE_CHECKING:
     import keras
 
-    from pipeline.data.preprocess import ProcessedData
+    from pipeline.data.processed import ProcessedData
     from pipeline.training.checkpoint import Checkpoint
     from pipeline.training.steps import CompiledSteps
 

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pipeline.core.config import Settings
-from pipeline.data.preprocess import ProcessedData
+from pipeline.data.processed import ProcessedData
 from pipeline.process.launch import Launch
 from pipeline.tracking import active_run, groups, record
 from pipeline.tracking import reconcile as runs

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.params import compose_config
-from pipeline.data.preprocess import ProcessedData, fingerprint
+from pipeline.data.processed import ProcessedData, fingerprint
 
 TINY_OVERRIDES = [
     "model.hidden_units=[16]",
