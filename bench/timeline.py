@@ -45,7 +45,7 @@ IMPORTS = ("hydra", "pydantic", "pandas", "tensorflow", "keras", "mlflow", "sqla
 CALLS: dict[str, tuple[str, ...]] = {
     "keras.src.backend.tensorflow.trainer": ("TensorFlowTrainer.fit",),
     "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
-    "pipeline.evaluation.evaluate": ("evaluate_model", "write_evaluation"),
+    "pipeline.evaluation.scoring": ("evaluate_model", "write_evaluation"),
     "pipeline.train": ("write_outputs", "log_outputs"),
     "pipeline.tracking.record": ("log_keras_model", "log_evaluation"),
     "mlflow.tracking.fluent": ("end_run",),

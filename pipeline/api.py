@@ -152,7 +152,7 @@ def train(
 def evaluate(run: Run, data: ProcessedData) -> dict[str, Any]:
     """The test-set metrics the evaluate stage writes (accuracy, loss, gap, calibration, per class,
     MC dropout when `eval.mc_samples` > 0), for a run's model."""
-    from pipeline.evaluation.evaluate import evaluate_model
+    from pipeline.evaluation.scoring import evaluate_model
 
     settings = run.settings
     return evaluate_model(run.model, data, run.history, settings.eval, settings.train.seed).metrics

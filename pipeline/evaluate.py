@@ -21,7 +21,7 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
 from pipeline.core.paths import project_path
-from pipeline.evaluation.evaluate import (
+from pipeline.evaluation.scoring import (
     Evaluation,
     evaluate_model,
     flat_metrics,

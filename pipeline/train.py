@@ -156,7 +156,7 @@ def train_tracked(
         write_json_atomic(files.mlflow_run, hand_over)
         log_outputs(result, settings, files)
         if launch.evaluates_inline:
-            from pipeline.evaluation.evaluate import evaluate_model, flat_metrics, write_evaluation
+            from pipeline.evaluation.scoring import evaluate_model, flat_metrics, write_evaluation
 
             seed = settings.train.seed
             evaluation = evaluate_model(result.model, data, result.history, settings.eval, seed)

@@ -59,7 +59,7 @@ def test_stage_deps_are_its_import_closure(stage: str):
 def test_closure_follows_function_level_imports_and_skips_type_checking_ones():
     """The checker itself: train evaluates inside a function, and only type-checks keras."""
     closure = import_closure("pipeline.train")
-    assert "pipeline/evaluation/evaluate.py" in closure  # from a function body
+    assert "pipeline/evaluation/scoring.py" in closure  # from a function body
     assert "pipeline/__init__.py" in closure  # the package runs first
     download = import_closure("pipeline.data.fetch")
     assert "pipeline/data/build.py" not in download and "pipeline/tracking/store.py" not in download

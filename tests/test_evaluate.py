@@ -21,7 +21,7 @@ from pipeline.core.params import compose_config
 from pipeline.data.processed import ProcessedData
 from pipeline.evaluate import run_evaluation
 from pipeline.evaluation import metrics
-from pipeline.evaluation.evaluate import (
+from pipeline.evaluation.scoring import (
     evaluate_model,
     mc_dropout_passes,
     predict_probs,

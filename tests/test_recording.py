@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.core.layout import RunFiles, run_dir_files
 from pipeline.evaluate import run_evaluation
-from pipeline.evaluation.evaluate import evaluate_model, write_evaluation
+from pipeline.evaluation.scoring import evaluate_model, write_evaluation
 from pipeline.process.launch import Launch, Source
 from pipeline.train import train_and_track, write_outputs
 from pipeline.training.loop import build_and_fit

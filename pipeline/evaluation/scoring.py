@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUN_DIR_ENV = "DROPOUT_LAB_RUN_DIR"
 BATCH_SIZE = 2048
 RELIABILITY_CSV = "reliability.csv"
 RELIABILITY_PNG = "reliability.png"
