@@ -46,8 +46,8 @@ CALLS: dict[str, tuple[str, ...]] = {
     "keras.src.backend.tensorflow.trainer": ("TensorFlowTrainer.fit",),
     "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
     "pipeline.evaluation.scoring": ("evaluate_model", "write_evaluation"),
-    "pipeline.train": ("write_outputs", "log_outputs"),
-    "pipeline.tracking.record": ("log_keras_model", "log_evaluation"),
+    "pipeline.training.outputs": ("write_outputs",),
+    "pipeline.tracking.record": ("log_training", "log_keras_model", "log_evaluation"),
     "mlflow.tracking.fluent": ("end_run",),
     "pipeline.process.exit": ("exit_without_teardown",),
 }

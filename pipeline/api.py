@@ -10,8 +10,8 @@
 
 The same functions the stages call: `compose` is `conf/` composed and validated as every stage does;
 `train(tracked=False)` is `pipeline.training.loop.build_and_fit` (no MLflow); `train(tracked=True)`
-is the train stage's own path (`pipeline.train.train_tracked`: an MLflow run, files in a run folder,
-an inline evaluation). See docs/api.md.
+is the train stage's own path (`pipeline.runs.tracked_training`: an MLflow run, files in a run
+folder), then the evaluation into that run (`pipeline.runs.tracked_evaluation`). See docs/api.md.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipeline.core.config import Settings
+from pipeline.core.layout import run_dir_files
 from pipeline.core.params import composed_settings
 from pipeline.core.paths import project_path
 from pipeline.data.build import load_for
@@ -126,24 +127,22 @@ def train(
     One line per epoch when `train.progress` is true."""
     data = data if data is not None else load_data(settings)
     if tracked:
-        from pipeline.core.layout import run_dir_files
         from pipeline.process.launch import Launch, Source
+        from pipeline.runs.tracked_evaluation import evaluate_tracked
+        from pipeline.runs.tracked_training import train_tracked
         from pipeline.tracking import reconcile
-        from pipeline.train import train_tracked
 
-        folder = (
-            Path(folder) if folder else project_path("outputs", "api", time.strftime("%Y-%m-%d_%H-%M-%S"))
-        )
+        folder = Path(folder or project_path("outputs", "api", time.strftime("%Y-%m-%d_%H-%M-%S")))
+        files = run_dir_files(folder)
         reconcile.reconcile(settings.tracking)
-        launch = Launch(Source.HYDRA, output_dir=folder)
-        run_id, result = train_tracked(settings, data, run_dir_files(folder), launch)
+        run_id, result = train_tracked(settings, data, Launch(Source.HYDRA, output_dir=folder), files)
+        evaluate_tracked(settings, data, files, "pipeline.api.train", model=result.model)
         return Run(settings, result, run_id, folder)
     from pipeline.training.loop import build_and_fit
 
     result = build_and_fit(settings, data)
     if folder:
-        from pipeline.core.layout import run_dir_files
-        from pipeline.train import write_outputs
+        from pipeline.training.outputs import write_outputs
 
         write_outputs(result, run_dir_files(Path(folder)), settings, data)
     return Run(settings, result, None, Path(folder) if folder else None)

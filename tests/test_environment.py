@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from pipeline.core import environment, numerics
 from pipeline.core.layout import run_dir_files
 from pipeline.process.launch import Launch, Source
+from pipeline.runs.tracked_training import train_tracked
 from pipeline.tracking.tags import TAG_ENV_PREFIX
-from pipeline.train import train_and_track
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def test_compare_names_what_differs(tmp_path: Path):
 
 def test_a_training_run_carries_the_environment_as_tags(tiny_settings, tiny_data, mlflow_store, tmp_path):
     files = run_dir_files(tmp_path / "run")
-    run_id = train_and_track(tiny_settings, tiny_data, files, Launch(Source.HYDRA))
+    run_id, _ = train_tracked(tiny_settings, tiny_data, Launch(Source.HYDRA), files)
     tags = MlflowClient().get_run(run_id).data.tags
     recorded = {
         key.removeprefix(TAG_ENV_PREFIX): value

@@ -19,7 +19,6 @@ from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, run_dir_files
 from pipeline.core.params import compose_config
 from pipeline.data.processed import ProcessedData
-from pipeline.evaluate import run_evaluation
 from pipeline.evaluation import metrics
 from pipeline.evaluation.scoring import (
     evaluate_model,
@@ -27,6 +26,7 @@ from pipeline.evaluation.scoring import (
     predict_probs,
     write_evaluation,
 )
+from pipeline.runs.tracked_evaluation import evaluate_tracked
 
 EVAL = EvalConfig(mc_samples=8, mc_curve=[], ece_bins=15)
 
@@ -160,21 +160,11 @@ def _training_run(tmp_path: Path, trained, data: ProcessedData, uri: str, finger
     return files
 
 
-@pytest.fixture
-def processed(data: ProcessedData, monkeypatch: pytest.MonkeyPatch) -> ProcessedData:
-    """`load_for` hands the stage this tiny data set instead of the project's data/ (which, after a
-    `make run`, holds the real MNIST)."""
-    monkeypatch.setattr("pipeline.data.build.load_for", lambda cfg, root: data)
-    return data
-
-
-def test_evaluation_logs_into_the_training_run_and_starts_no_new_run(
-    trained, processed, tmp_path, mlflow_store
-):
-    files = _training_run(tmp_path, trained, processed, mlflow_store)
+def test_evaluation_logs_into_the_training_run_and_starts_no_new_run(trained, data, tmp_path, mlflow_store):
+    files = _training_run(tmp_path, trained, data, mlflow_store)
     run_id = json.loads(files.mlflow_run.read_text())["run_id"]
 
-    evaluation = run_evaluation(_settings(), files, "python -m pipeline.train")
+    evaluation = evaluate_tracked(_settings(), data, files, "python -m pipeline.train")
 
     client = MlflowClient()
     experiment = client.get_experiment_by_name("test").experiment_id
@@ -190,18 +180,18 @@ def test_evaluation_logs_into_the_training_run_and_starts_no_new_run(
     assert files.eval_metrics.exists()
 
 
-def test_evaluation_of_the_loaded_model_is_reproducible(trained, processed, tmp_path, mlflow_store):
-    files = _training_run(tmp_path, trained, processed, mlflow_store)
-    first = run_evaluation(_settings(), files, "x").metrics
-    assert run_evaluation(_settings(), files, "x").metrics == first
+def test_evaluation_of_the_loaded_model_is_reproducible(trained, data, tmp_path, mlflow_store):
+    files = _training_run(tmp_path, trained, data, mlflow_store)
+    first = evaluate_tracked(_settings(), data, files, "x").metrics
+    assert evaluate_tracked(_settings(), data, files, "x").metrics == first
 
 
-def test_data_other_than_the_training_data_is_refused(trained, processed, tmp_path, mlflow_store):
-    files = _training_run(tmp_path, trained, processed, mlflow_store, fingerprint="other")
+def test_data_other_than_the_training_data_is_refused(trained, data, tmp_path, mlflow_store):
+    files = _training_run(tmp_path, trained, data, mlflow_store, fingerprint="other")
     with pytest.raises(UserError, match="was trained on data other"):
-        run_evaluation(_settings(), files, "python -m pipeline.train")
+        evaluate_tracked(_settings(), data, files, "python -m pipeline.train")
 
 
-def test_a_missing_model_names_the_command_that_makes_it(tmp_path):
+def test_a_missing_model_names_the_command_that_makes_it(data, tmp_path):
     with pytest.raises(UserError, match=r"model\.keras is missing\. Make it with: dvc repro train@0\.2"):
-        run_evaluation(_settings(), run_dir_files(tmp_path), "dvc repro train@0.2")
+        evaluate_tracked(_settings(), data, run_dir_files(tmp_path), "dvc repro train@0.2")

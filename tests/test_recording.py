@@ -4,16 +4,15 @@ tracking layer out of the `train` and `evaluate` stages' deps (tests/test_dvc_de
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from pipeline.core.layout import RunFiles, run_dir_files
-from pipeline.evaluate import run_evaluation
 from pipeline.evaluation.scoring import evaluate_model, write_evaluation
 from pipeline.process.launch import Launch, Source
-from pipeline.train import train_and_track, write_outputs
+from pipeline.runs.tracked_evaluation import evaluate_tracked
+from pipeline.runs.tracked_training import train_tracked
 from pipeline.training.loop import build_and_fit
+from pipeline.training.outputs import write_outputs
 
 
 def _bytes(files: RunFiles, names: list[str]) -> dict[str, bytes]:
@@ -24,7 +23,7 @@ def test_a_tracked_training_writes_the_bytes_of_an_untracked_one(
     tiny_settings, tiny_data, mlflow_store, tmp_path
 ):
     tracked = run_dir_files(tmp_path / "tracked")
-    train_and_track(tiny_settings, tiny_data, tracked, Launch(Source.HYDRA))
+    run_id, _ = train_tracked(tiny_settings, tiny_data, Launch(Source.HYDRA), tracked)
 
     untracked = run_dir_files(tmp_path / "untracked")
     result = build_and_fit(tiny_settings, tiny_data)
@@ -32,20 +31,24 @@ def test_a_tracked_training_writes_the_bytes_of_an_untracked_one(
 
     names = ["model", "run_info", "history", "train_metrics"]
     assert _bytes(tracked, names) == _bytes(untracked, names)
-    png = "learning_curves.png"
-    assert (tracked.model_dir / png).read_bytes() == (untracked.model_dir / png).read_bytes()
+    # Tracking adds only the hand-over to its evaluation (outside the model folder under DVC).
+    assert {p.name for p in tracked.model_dir.iterdir()} == {
+        *(p.name for p in untracked.model_dir.iterdir()),
+        tracked.mlflow_run.name,
+    }
+    from mlflow import MlflowClient
+
+    assert MlflowClient().get_run(run_id).info.status == "FINISHED"  # it really recorded
 
 
 def test_an_evaluation_logged_into_its_run_writes_the_bytes_of_an_unlogged_one(
-    tiny_settings, tiny_data, mlflow_store, tmp_path, monkeypatch
+    tiny_settings, tiny_data, mlflow_store, tmp_path
 ):
     files = run_dir_files(tmp_path / "run")
-    train_and_track(tiny_settings, tiny_data, files, Launch(Source.HYDRA))
-    monkeypatch.setattr("pipeline.data.build.load_for", lambda cfg, root: tiny_data)
-    tracked = run_evaluation(tiny_settings, files, "train it")
+    run_id, result = train_tracked(tiny_settings, tiny_data, Launch(Source.HYDRA), files)
+    tracked = evaluate_tracked(tiny_settings, tiny_data, files, "train it")
     logged = _bytes(files, ["eval_metrics", "confusion"])
 
-    result = build_and_fit(tiny_settings, tiny_data)
     alone = evaluate_model(
         result.model, tiny_data, pd.read_csv(files.history), tiny_settings.eval, tiny_settings.train.seed
     )
@@ -53,12 +56,6 @@ def test_an_evaluation_logged_into_its_run_writes_the_bytes_of_an_unlogged_one(
     write_evaluation(alone, untracked)
     assert tracked.metrics == alone.metrics
     assert logged == _bytes(untracked, ["eval_metrics", "confusion"])
-
-
-def test_the_recorded_run_exists(tiny_settings, tiny_data, mlflow_store, tmp_path):
-    """The tracked side of the comparisons above really recorded (else they would prove nothing)."""
     from mlflow import MlflowClient
 
-    run_id = train_and_track(tiny_settings, tiny_data, run_dir_files(tmp_path / "r"), Launch(Source.HYDRA))
-    assert MlflowClient().get_run(run_id).info.status == "FINISHED"
-    assert Path(tmp_path / "r").is_dir()
+    assert MlflowClient().get_run(run_id).data.metrics["test_accuracy"] == tracked.metrics["test_accuracy"]

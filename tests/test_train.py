@@ -16,9 +16,11 @@ from pipeline.core.layout import dvc_files, run_dir_files
 from pipeline.core.params import compose_config
 from pipeline.core.paths import project_path
 from pipeline.process.launch import Launch, Source
+from pipeline.runs.tracked_evaluation import evaluate_tracked
+from pipeline.runs.tracked_training import train_tracked
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
-from pipeline.train import run_files, train_and_track
+from pipeline.train import run_files
 from pipeline.training.loop import build_and_fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,8 +46,11 @@ def test_training_learns(tiny_settings, tiny_data):
 
 
 def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, mlflow_store, tmp_path):
+    """A training and the evaluation that joins its run: everything docs/mlflow.md lists."""
     files = run_dir_files(tmp_path / "run")
-    run_id = train_and_track(tiny_settings, tiny_data, files, Launch(Source.HYDRA))
+    run_id, _ = train_tracked(tiny_settings, tiny_data, Launch(Source.HYDRA), files)
+    assert "learning_curves.png" not in {p.name for p in files.model_dir.iterdir()}  # no output
+    evaluate_tracked(tiny_settings, tiny_data, files, "train it")
 
     client = MlflowClient()
     run = client.get_run(run_id)

@@ -20,10 +20,8 @@ import atexit
 import logging
 import math
 import os
-import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +32,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.errors import UserError
 from pipeline.process import interrupts, launch
+from pipeline.process.exit import exit_on_error
 from pipeline.tracking import groups
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.heartbeat import ParentHeartbeat
@@ -82,19 +80,6 @@ def progress_line(done: int, total: int | None, seconds: float) -> str:
     return f"sweep: {jobs} jobs done, {timedelta(seconds=math.floor(seconds))} elapsed"
 
 
-def _or_exit(what: str, action: Callable[[], Any]) -> Any:
-    """Run `action`; on any error print one line and exit non-zero (Hydra would only warn)."""
-    try:
-        return action()
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-    except Exception as exc:
-        log.debug("%s failed", what, exc_info=True)
-        print(f"error: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
 class MlflowSweepCallback(Callback):
     """Starts the sweep's parent run, ends it with the children's outcome, and writes the report."""
 
@@ -110,29 +95,29 @@ class MlflowSweepCallback(Callback):
         return {**self.__dict__, "heartbeat": None, "search": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.settings = _or_exit("validating the sweep's config", lambda: load_settings(config))
+        with exit_on_error("validating the sweep's config"):
+            settings = self.settings = load_settings(config)
         sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
         # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
         interrupts.install()
-        store = _or_exit("opening the MLflow store", lambda: Store.open(self.settings.tracking))
-        _or_exit("reconciling the MLflow store", lambda: runs.reconcile(self.settings.tracking))
+        with exit_on_error("opening the MLflow store"):
+            store = Store.open(settings.tracking)
+            runs.reconcile(settings.tracking)
         where = runs.identity_tags()
-        if self.settings.search is not None:
+        if settings.search is not None:
             from pipeline.tuning.search import open_search
 
-            settings = self.settings
-            opened = _or_exit("opening the search", lambda: open_search(settings, source.value, overrides))
-            self.search = opened
+            with exit_on_error("opening the search"):
+                self.search = open_search(settings, source.value, overrides)
             self.parent_run_id = self.search.parent_run_id
         else:
-            self.parent_run_id = _or_exit(
-                "creating the sweep's parent run",
-                lambda: groups.start_sweep(
-                    store, self.settings.tracking.experiment, sweep_id, overrides, source.value, where
-                ),
-            )
+            with exit_on_error("creating the sweep's parent run"):
+                experiment = settings.tracking.experiment
+                self.parent_run_id = groups.start_sweep(
+                    store, experiment, sweep_id, overrides, source.value, where
+                )
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
         os.environ[PROGRESS_ENV] = f"{time.time():.3f} {count_jobs(config) or 0}"
         parent = self.parent_run_id
@@ -168,14 +153,16 @@ class MlflowSweepCallback(Callback):
         if self.search is not None:
             from pipeline.tuning.search import finish
 
-            found = _or_exit("recording the search's outcome", lambda: finish(self.search))
+            with exit_on_error("recording the search's outcome"):
+                found = finish(self.search)
             log.info("search parent run %s ended; best: %s", self.parent_run_id, found)
             return
         from pipeline.reporting.comparison import build_report
 
         store = Store.open(self.settings.tracking)
         try:
-            _or_exit("the sweep's report", lambda: build_report(self.settings, self.parent_run_id))
+            with exit_on_error("the sweep's report"):
+                build_report(self.settings, self.parent_run_id)
         finally:
             status = groups.end_group(store, self.parent_run_id)
             log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)

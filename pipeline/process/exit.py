@@ -42,6 +42,22 @@ def reported_as_exit() -> Iterator[None]:
         raise SystemExit(exc.exit_code) from None
 
 
+@contextmanager
+def exit_on_error(what: str) -> Iterator[None]:
+    """Any error in the block ends the process with one line (a `UserError` its own message and
+    status 2, anything else `what` failed and status 1): for Hydra callbacks, whose exceptions Hydra
+    would only turn into a warning and carry on."""
+    try:
+        yield
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:
+        logging.getLogger("pipeline").debug("%s failed", what, exc_info=True)
+        print(f"error: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def exit_without_teardown(status: int = 0) -> NoReturn:
     """Stop and join threads as a normal exit would, run `atexit`, flush, then `os._exit(status)`."""
     # What the interpreter's own exit does first: the threading exit hooks (a joblib/loky executor

@@ -79,11 +79,6 @@ class Launch:
     def under_dvc(self) -> bool:
         return self.source is Source.DVC
 
-    @property
-    def evaluates_inline(self) -> bool:
-        """DVC evaluates in its own stage; every other training is complete when it ends."""
-        return not self.under_dvc
-
 
 def detect() -> Launch:
     """Decide from Hydra's config of this job and the environment; call inside a Hydra app."""

@@ -5,7 +5,8 @@
 
 Each stage module's `main` is its body wrapped by `stage`: Hydra composes the config (`conf/`, or
 `params.yaml` under DVC), `load_settings` validates it before any heavy import, `launch.detect` says
-how the process was started, and a `UserError` becomes one line on stderr and a non-zero exit.
+how the process was started, and a `UserError` becomes one line on stderr and a non-zero exit. What
+the body returns is the job's return value, which Hydra hands to the job-end callbacks.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ def stage(body: StageBody) -> Callable[[], None]:
     """Turn `body(settings, launch)` into a Hydra app over `conf/` (job named after body's module)."""
 
     @functools.wraps(body)  # Hydra names the job (and its log file) after the wrapped function's module
-    def task(cfg: DictConfig) -> None:
+    def task(cfg: DictConfig) -> object:
         with reported_as_exit():
             settings = load_settings(cfg)
-            body(settings, launch.detect())
+            return body(settings, launch.detect())
 
     app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(task)
 

@@ -7,10 +7,14 @@ Which run is whose child, and which experiment a run goes to, follows from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
-from pipeline.core.config import Settings, flatten
+from pipeline.core.atomic import write_json_atomic
+from pipeline.core.config import Settings, TrackingConfig, flatten
+from pipeline.core.errors import UserError
 from pipeline.process.launch import Launch
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store
@@ -31,6 +35,7 @@ from pipeline.tracking.tags import (
     WHERE_TAGS,
     git_tags,
 )
+from pipeline.tracking.uri import resolve_tracking_uri
 
 # How a run is continued, not what it is: never a param (MLflow refuses to change a param's value).
 _NOT_PARAMS = {"train.resume"}
@@ -120,6 +125,36 @@ def training_run(
             groups.end_group(store, group)
 
 
+def hand_over(path: Path, tracking: TrackingConfig) -> None:
+    """Write the active run's id and store to `path`, for the evaluation that joins it: beside the
+    model folder, not in it (under DVC that folder is an output, and a run id in it would give every
+    training of the same config another hash)."""
+    import mlflow
+
+    info = mlflow.active_run().info
+    hand = {"run_id": info.run_id, "experiment_id": info.experiment_id}
+    write_json_atomic(path, {**hand, "tracking_uri": resolve_tracking_uri(tracking)})
+
+
+def trained_in(path: Path) -> tuple[str, str] | None:
+    """(run id, tracking URI) of the run that handed over `path`, if its store has it.
+
+    None when the hand-over is missing (the model came from `dvc pull` or another clone) or the
+    run is not in the store it names. A damaged hand-over is a UserError naming it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        hand = json.loads(path.read_text())
+        run_id, uri = hand["run_id"], hand["tracking_uri"]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}): delete it to evaluate without "
+            "logging to MLflow, or train again"
+        ) from None
+    return (run_id, uri) if Store(uri).has_run(run_id) else None
+
+
 @contextmanager
 def joined_run(run_id: str, tracking_uri: str) -> Iterator[str]:
     """Log more into an existing run (evaluation joins the run that trained the model)."""
@@ -151,12 +186,6 @@ def ended_with_status() -> Iterator[None]:
         mlflow.end_run(FAILED)
         raise
     mlflow.end_run(FINISHED)
-
-
-def active_experiment_id() -> str:
-    import mlflow
-
-    return mlflow.active_run().info.experiment_id
 
 
 def last_logged_epoch() -> int:

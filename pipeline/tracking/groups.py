@@ -166,13 +166,11 @@ def record_search_result(
     """The search's outcome on its parent: the best values as tags (a resumed search may change
     them; params cannot change), the best trial and its run, counts and best loss as metrics, and
     the folder `artifacts` (plots, trials table) under `search/`."""
-    for key, value in best.items():
-        store.client.set_tag(parent_run_id, TAG_BEST_PREFIX + key, f"{value:.6g}")
-    store.client.set_tag(parent_run_id, TAG_BEST_TRIAL, str(best_trial))
+    tags = {TAG_BEST_PREFIX + key: f"{value:.6g}" for key, value in best.items()}
+    tags[TAG_BEST_TRIAL] = str(best_trial)
     if best_run_id:
-        store.client.set_tag(parent_run_id, TAG_BEST_RUN, best_run_id)
-    for key, value in metrics.items():
-        store.client.log_metric(parent_run_id, key, float(value))
+        tags[TAG_BEST_RUN] = best_run_id
+    store.record(parent_run_id, tags, metrics)
     if artifacts is not None:
         store.log_folder(parent_run_id, artifacts, "search")
 

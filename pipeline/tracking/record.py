@@ -1,5 +1,5 @@
 """What a training and its evaluation record into the ACTIVE run (`pipeline.tracking.active_run`):
-per-epoch metrics and heartbeat, the dataset, files, the model, the evaluation's numbers.
+per-epoch metrics and heartbeat, the dataset, files, the model, the evaluation's numbers and figures.
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from pipeline.core.config import Settings
 from pipeline.tracking.tags import TAG_HEARTBEAT
 
 if TYPE_CHECKING:
     import keras
+    from matplotlib.figure import Figure
+
+    from pipeline.training.loop import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +90,25 @@ def log_files(paths: Iterable[Path], artifact_dir: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_dir)
 
 
-def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str]) -> None:
+def log_figure(figure: Figure, name: str) -> None:
+    import mlflow
+
+    mlflow.log_figure(figure, name)
+
+
+def log_training(result: TrainResult, settings: Settings, history: Path) -> None:
+    """What a finished training adds to its run: the resolved config, the history file and, with
+    `tracking.log_model`, the model as an MLflow model."""
+    log_text(yaml.safe_dump(settings.model_dump(), sort_keys=False), "config.yaml")
+    log_files([history])
+    if settings.tracking.log_model:
+        import numpy as np
+
+        example = np.zeros((2, result.model.inputs[0].shape[1]), dtype="float32")
+        log_keras_model(result.model, example)
+
+
+def log_keras_model(model: keras.Model, example: Any) -> None:
     """The model as an MLflow model with a signature inferred from `example` (a batch of inputs).
 
     The pip requirements are given, not inferred: inference reloads the model in a fresh Python
@@ -95,7 +119,30 @@ def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model(example, training=False)))
-    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=pip_requirements)
+    mlflow.keras.log_model(
+        model, name="model", signature=signature, pip_requirements=model_pip_requirements()
+    )
+
+
+def model_pip_requirements() -> list[str]:
+    """What loading the logged model needs, pinned to the versions that trained it (the CPU-only
+    TensorFlow wheel, or the full one where a GPU install replaced it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = [f"keras=={version('keras')}"]
+    for name in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return [*pins, f"{name}=={version(name)}"]
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def warm_up_after_first_epoch(row: Mapping[str, float], seconds: float) -> None:
+    """An epoch hook: start MLflow's warm-up once tracing is done (tracing needs the interpreter,
+    steady-state training hardly does)."""
+    if row["epoch"] == 1:
+        warm_up_in_background()
 
 
 def warm_up_in_background() -> threading.Thread:

@@ -199,6 +199,15 @@ class Store:
         with tempfile.TemporaryDirectory() as tmp:
             return pd.read_csv(self.client.download_artifacts(run_id, path, tmp))
 
+    def record(
+        self, run_id: str, tags: Mapping[str, str] | None = None, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        """Tags and metrics on a run, running or ended (a trial's outcome, a search's on its parent)."""
+        for key, value in (tags or {}).items():
+            self.client.set_tag(run_id, key, value)
+        for key, value in (metrics or {}).items():
+            self.client.log_metric(run_id, key, float(value))
+
     def log_folder(self, run_id: str, folder: Path, artifact_path: str) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
 

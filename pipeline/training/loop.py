@@ -1,6 +1,7 @@
 """The training loop: seeded runtime, compiled model, epochs with per-epoch hooks (no tracking, no files).
 
-What tests and benchmarks call directly; `pipeline.train` wraps it in an MLflow run and writes files.
+What tests and benchmarks call directly; `pipeline.runs.tracked_training` wraps it in an MLflow run
+and writes its files (`pipeline.training.outputs`).
 TensorFlow is imported inside the functions, so importing this module stays cheap.
 """
 
@@ -36,13 +37,19 @@ HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap
 EpochHook = Callable[[dict[str, float], float], None]
 
 
+class StopTraining(Exception):
+    """Raised by an epoch hook to end the training after this epoch (a search prunes a trial so)."""
+
+
 @dataclass
 class TrainResult:
-    """A fitted model, its per-epoch history (1-based epochs) and the median epoch time."""
+    """A fitted model, its per-epoch history (1-based epochs) and the median epoch time; `stopped`
+    when an epoch hook ended it early."""
 
     model: keras.Model
     history: pd.DataFrame
     seconds_per_epoch: float
+    stopped: StopTraining | None = None
 
 
 def configure_runtime(cfg: TrainConfig) -> None:
@@ -123,6 +130,7 @@ def fit(
         hooks.append(epoch_line_hook())
     rows: list[dict[str, float]] = []
     seconds: list[float] = []
+    stopped = None
     if len(done) < cfg.epochs:
         # Tensors on the arrays' own memory where they allow it: converting them would copy them.
         steps = CompiledSteps(model, shared_tensor(data.x_train), shared_tensor(data.y_train), cfg.batch_size)
@@ -139,9 +147,13 @@ def fit(
             row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
                    "val_accuracy": val_accuracy, "gap": accuracy - val_accuracy}  # fmt: skip
             rows.append(row)
-            with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
-                for hook in hooks:
-                    hook(row, seconds[-1])
+            try:
+                with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
+                    for hook in hooks:
+                        hook(row, seconds[-1])
+            except StopTraining as stop:
+                stopped = stop
+                break
             if show_bar:
                 print(f"  val_loss {val_loss:.4f}  val_accuracy {val_accuracy:.4f}", flush=True)
             for callback in stoppers:
@@ -150,7 +162,7 @@ def fit(
                 break
     history = pd.DataFrame([*done, *rows], columns=HISTORY_COLUMNS)
     median = float(pd.Series(seconds).median()) if seconds else float("nan")
-    return TrainResult(model, history, median)
+    return TrainResult(model, history, median, stopped)
 
 
 def train_epoch(steps: CompiledSteps, cfg: TrainConfig, epoch: int, show_bar: bool) -> tuple[float, float]:

@@ -1,10 +1,12 @@
 """A hyperparameter search as the project runs it: one MLflow parent run per study, one child
-run per trial (trained by `pipeline.training.loop`, pruned on its per-epoch validation loss), and
-the outcome on the parent (best values, best trial and its run, plots).
+run per trial (a tracked training, pruned on its per-epoch validation loss), and the outcome on
+the parent (best values, best trial and its run, plots).
 
     search = open_search(settings, source, overrides)       # study + parent (created or continued)
     run_trials(search, data, launch)                         # this process's trials
     outcome = finish(search)                                 # best values and plots on the parent
+
+`search_here` is the tune stage's whole flow.
 
 A parallel search is several processes calling `run_trials` on one study (a Hydra multirun of
 identical workers: the multirun's callback opens the search and hands the parent to them).
@@ -17,6 +19,7 @@ import dataclasses
 import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,19 +28,15 @@ from optuna.trial import TrialState
 
 from pipeline.core.config import Settings
 from pipeline.data.processed import ProcessedData
+from pipeline.process import interrupts
 from pipeline.process.launch import Launch
-from pipeline.tracking import active_run, groups, record
+from pipeline.runs.tracked_training import train_tracked
+from pipeline.tracking import groups
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.connect import store_lock
+from pipeline.tracking.heartbeat import ParentHeartbeat
 from pipeline.tracking.store import Store
-from pipeline.tracking.tags import (
-    FINISHED,
-    KILLED,
-    TAG_FINGERPRINT,
-    TAG_STUDY,
-    TAG_TRIAL,
-    TAG_TRIAL_STATE,
-)
+from pipeline.tracking.tags import FINISHED, KILLED, TAG_STUDY, TAG_TRIAL, TAG_TRIAL_STATE
 from pipeline.tuning import study as studies
 from pipeline.tuning.space import check_space, with_values
 from pipeline.tuning.storage import storage_url
@@ -110,10 +109,9 @@ def objective_value(settings: Settings, history: object) -> float:
 
 
 def run_trials(search: Search, data: ProcessedData, launch: Launch) -> None:
-    """Train trials in this process until the study counts `search.n_trials`, each in an MLflow
-    child run of the search's parent that records every epoch (pruned ones up to where they stopped)."""
-    from pipeline.training.loop import build_and_fit
-
+    """Train trials in this process until the study counts `search.n_trials`: each a tracked
+    training (`pipeline.runs.tracked_training`) that is a child of the search's parent, with the
+    trial's tags and a pruning hook on its per-epoch validation loss."""
     cfg = search.settings.search
     assert cfg is not None
     trial_launch = dataclasses.replace(launch, parent_run_id=search.parent_run_id, own_run_id=None)
@@ -121,27 +119,15 @@ def run_trials(search: Search, data: ProcessedData, launch: Launch) -> None:
     def objective(trial: optuna.Trial) -> float:
         values = {key: trial.suggest_float(key, r.low, r.high, log=r.log) for key, r in cfg.params.items()}
         settings = with_values(search.settings, values)
-        tags = {
-            TAG_FINGERPRINT: data.fingerprint,
-            TAG_STUDY: cfg.study,
-            TAG_TRIAL: str(trial.number),
-            **runs.identity_tags(),
-        }
-        pruned: optuna.TrialPruned | None = None
-        with active_run.training_run(settings, trial_launch, tags, role="trial") as run_id:
-            trial.set_user_attr(studies.RUN_ATTR, run_id)
-            hooks = [record.log_epoch, record.heartbeat, studies.pruning_reporter(trial, OBJECTIVE)]
-            try:
-                result = build_and_fit(settings, data, hooks)
-            except optuna.TrialPruned as exc:
-                pruned = exc
-                record.set_tags({TAG_TRIAL_STATE: TrialState.PRUNED.name})
-            else:
-                value = objective_value(settings, result.history)
-                record.set_tags({TAG_TRIAL_STATE: TrialState.COMPLETE.name})
-                record.log_metrics({"objective": value, "seconds_per_epoch": result.seconds_per_epoch})
-        if pruned is not None:
-            raise pruned
+        tags = {TAG_STUDY: cfg.study, TAG_TRIAL: str(trial.number)}
+        hooks = [studies.pruning_reporter(trial, OBJECTIVE)]
+        run_id, result = train_tracked(settings, data, trial_launch, tags=tags, hooks=hooks, role="trial")
+        trial.set_user_attr(studies.RUN_ATTR, run_id)
+        if result.stopped is not None:
+            search.store.record(run_id, {TAG_TRIAL_STATE: TrialState.PRUNED.name})
+            raise optuna.TrialPruned(str(result.stopped))
+        value = objective_value(settings, result.history)
+        search.store.record(run_id, {TAG_TRIAL_STATE: TrialState.COMPLETE.name}, {"objective": value})
         return value
 
     studies.optimize(search.study, objective, cfg.n_trials)
@@ -197,3 +183,48 @@ def stopped(search: Search) -> None:
         record_outcome(search)
     finally:
         groups.end_run(search.store, search.parent_run_id, KILLED)
+
+
+def search_here(settings: Settings, data: ProcessedData, launch: Launch, overrides: list[str]) -> None:
+    """The tune stage's search in this process: a worker of a parallel search when the multirun
+    handed it a parent, else the whole search, which owns its parent run, beats its heartbeat, and
+    ends it with the outcome (KILLED with what it found so far when interrupted)."""
+    cfg = settings.search
+    assert cfg is not None
+    started = time.monotonic()
+    if launch.parent_run_id:  # a worker of a parallel search: the multirun owns the parent
+        search = open_search(settings, launch.source.value, overrides, launch.parent_run_id)
+        run_trials(search, data, launch)
+        log.info("worker %d done: %s", cfg.worker, summary_line(search, outcome(search), 0))
+        return
+    search = open_search(settings, launch.source.value, overrides)
+    with ParentHeartbeat(search.store, search.parent_run_id, settings.tracking.stale_after_s):
+        try:
+            run_trials(search, data, launch)
+        except KeyboardInterrupt as exc:
+            stopped(search)
+            command = " ".join(["python -m pipeline.tune", *overrides])
+            interrupts.summarize(
+                exc,
+                f"search {cfg.study} stopped by {interrupts.signal_name(exc)} after "
+                f"{studies.counted(search.study)} of {cfg.n_trials} trials (parent run "
+                f"{search.parent_run_id} KILLED); continue with: {command}",
+            )
+            raise
+        found = finish(search)  # still beating: plots and records take a while
+    print(summary_line(search, found, time.monotonic() - started), flush=True)
+
+
+def summary_line(search: Search, found: Outcome | None, seconds: float) -> str:
+    counts = found.counts if found else {}
+    head = (
+        f"study {search.study.study_name}: {counts.get('n_complete', 0)} complete, "
+        f"{counts.get('n_pruned', 0)} pruned, {counts.get('n_fail', 0)} failed in {seconds:.0f} s"
+    )
+    if found is None:
+        return head + "; no finished trial yet"
+    best = ", ".join(f"{key}={value:.4g}" for key, value in found.best.items())
+    return (
+        f"{head}; best trial {found.best_trial} (run {found.best_run_id}): val_loss {found.best_value:.4f} "
+        f"with {best}; parent run {search.parent_run_id}"
+    )

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from pipeline.core.config import SearchConfig
 from pipeline.tracking.connect import store_lock
+from pipeline.training.loop import EpochHook, StopTraining
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +93,15 @@ def states(study: optuna.Study) -> dict[str, int]:
     return out
 
 
-EpochHook = Callable[[dict[str, float], float], None]
-
-
 def pruning_reporter(trial: optuna.Trial, metric: str = "val_loss") -> EpochHook:
-    """An epoch hook: report the epoch's validation loss; raise `TrialPruned` when the pruner says so."""
+    """An epoch hook: report the epoch's validation loss; stop the training when the pruner says so
+    (its run ends as a finished one; the search then reports the trial pruned)."""
 
     def report(row: dict[str, float], seconds: float) -> None:
         epoch = int(row["epoch"])
         trial.report(float(row[metric]), step=epoch)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({metric} {row[metric]:.4f})")
+            raise StopTraining(f"pruned after epoch {epoch} ({metric} {row[metric]:.4f})")
 
     return report
 

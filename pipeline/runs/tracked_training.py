@@ -1,0 +1,118 @@
+"""One training inside its MLflow run: what the train stage, the API and a search's trials call.
+
+The run records the config, every epoch, the data and where its process runs (a child of the
+launch's parent when it has one). With `files`, the training writes them as it goes
+(`pipeline.training.outputs`: the history after every epoch, the model at the end), checkpoints
+after every epoch (`checkpoints/<run id>/`, removed when the run finishes) and starts from a
+checkpoint when `train.resume` says so or, under DVC, when a killed `dvc repro` left one for this
+config (`pipeline.training.resume`); a search's trials write nothing but their run. Evaluation
+joins the run afterwards (`pipeline.runs.tracked_evaluation`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from pipeline.core.config import Settings
+from pipeline.core.environment import describe
+from pipeline.core.layout import RunFiles
+from pipeline.core.paths import project_path
+from pipeline.data.processed import ProcessedData
+from pipeline.process import interrupts
+from pipeline.process.launch import Launch
+from pipeline.tracking import active_run, record
+from pipeline.tracking.reconcile import identity_tags
+from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_FINGERPRINT, TAG_RESUMED_FROM
+from pipeline.training import checkpoint, resume
+from pipeline.training.loop import HISTORY_COLUMNS, EpochHook, TrainResult, build_and_fit
+from pipeline.training.outputs import history_writer, write_outputs
+
+log = logging.getLogger(__name__)
+
+
+def train_tracked(
+    settings: Settings,
+    data: ProcessedData,
+    launch: Launch,
+    files: RunFiles | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    hooks: Sequence[EpochHook] = (),
+    role: str = "train",
+) -> tuple[str, TrainResult]:
+    """Train one config inside its MLflow run; return the run id and the result. `tags` and `hooks`
+    (after the recording ones) are the caller's own; `role` is the run's `dropout_lab.role` tag."""
+    key = checkpoint.config_key(settings, data.fingerprint)
+    # Early stopping's state is not checkpointed: such a DVC stage starts again rather than resume.
+    auto_resume = launch.under_dvc and settings.train.early_stopping_patience is None
+    start = resume.choose(settings.train.resume, key, auto_resume) if files else resume.Start()
+    all_tags = {TAG_FINGERPRINT: data.fingerprint, **identity_tags(), **(tags or {})}
+    all_tags |= {TAG_ENV_PREFIX + name: value for name, value in describe().items()}
+    if start.checkpoint and start.run_id is None:
+        all_tags[TAG_RESUMED_FROM] = start.checkpoint.run_id
+    with active_run.training_run(settings, launch, all_tags, resume_run_id=start.run_id, role=role) as run_id:
+        done = start.checkpoint.history if start.checkpoint else []
+        if done:
+            log.info("run %s: resuming after epoch %d from %s", run_id, len(done), start.checkpoint.folder)
+        if start.run_id is None:  # a resumed run has its dataset already
+            sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
+            source = project_path("data", "processed", f"{data.name}.npz")
+            record.log_dataset(data.name, data.fingerprint, sizes, source)
+        log_epochs_not_logged(done)
+        target = None
+        recorders: list[EpochHook] = [record.log_epoch, record.heartbeat]
+        if files is not None:
+            target = checkpoint.Target(checkpoint.run_folder(run_id), run_id, key, launch.source.value)
+            recorders = [history_writer(files, done), *recorders, record.warm_up_after_first_epoch]
+        try:
+            result = build_and_fit(settings, data, [*recorders, *hooks], start.checkpoint, target)
+        except KeyboardInterrupt as exc:
+            if target is not None:
+                saved = checkpoint.latest(target.folder)
+                interrupts.summarize(
+                    exc, killed_line(run_id, exc, saved.epoch if saved else len(done), launch)
+                )
+            raise
+        record.log_metrics({"seconds_per_epoch": result.seconds_per_epoch})
+        if files is not None:
+            write_outputs(result, files, settings, data)
+            active_run.hand_over(files.mlflow_run, settings.tracking)
+            record.log_training(result, settings, files.history)
+    if target is not None:  # the run is complete: its files and MLflow hold everything
+        checkpoint.remove(target.folder)
+    if start.checkpoint:
+        checkpoint.remove(start.checkpoint.folder.parent)
+    last = result.history.iloc[-1]
+    log.info(
+        "run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
+        run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
+    )  # fmt: skip
+    return run_id, result
+
+
+def log_epochs_not_logged(done: list[dict[str, float]]) -> None:
+    """Log the checkpoint's epochs the run has not logged: a new run resuming another's checkpoint
+    (DVC), or a crash between an epoch's checkpoint and its metrics. Never an epoch twice."""
+    last = active_run.last_logged_epoch()
+    for row in done:
+        if row["epoch"] > last:
+            record.log_epoch({k: row[k] for k in HISTORY_COLUMNS if k in row}, row.get("seconds", 0.0))
+
+
+def killed_line(run_id: str, exc: KeyboardInterrupt, epochs_done: int, launch: Launch) -> str:
+    """The one line an interrupted training prints: which run, which status, how to resume."""
+    how = f"KILLED by {interrupts.signal_name(exc)}"
+    if epochs_done == 0:
+        return f"run {run_id} {how} before its first epoch ended (nothing to resume: start it again)"
+    if launch.under_dvc:
+        return f"run {run_id} {how} after epoch {epochs_done}; resume with: dvc repro"
+    overrides = [o for o in _task_overrides() if not o.startswith("train.resume=")]
+    command = " ".join(["python -m pipeline.train", *overrides, f"train.resume={run_id}"])
+    return f"run {run_id} {how} after epoch {epochs_done}; resume with: {command}"
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
