@@ -9,8 +9,8 @@ from import_graph import PACKAGE_DIR, closure, imported_names, project_imports, 
 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
 LAYERS = [
-    "core", "process", "data", "model", "training", "evaluation", "tracking", "reporting", "tuning",
-    "launchers", "tools",
+    "core", "process", "data", "model", "training", "evaluation", "tracking", "runs", "reporting",
+    "tuning", "launchers", "tools",
 ]  # fmt: skip
 STAGES = {"download", "preprocess", "train", "evaluate", "report", "paper_report", "tune"}
 # The other door at the top: the Python API.

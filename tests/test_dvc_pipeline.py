@@ -116,6 +116,22 @@ def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrain
     assert {"train@0.0", "train@0.5"} <= _stages_after_editing(repo, "pipeline/training/loop.py")
 
 
+def test_editing_plumbing_or_evaluation_code_leaves_every_training_up_to_date(reproduced: Path):
+    """Process plumbing is no stage's dep; evaluation code re-runs evaluations and the comparison,
+    never a training."""
+    repo = reproduced
+    for module in (
+        "pipeline/process/launch.py",
+        "pipeline/process/interrupts.py",
+        "pipeline/process/stage.py",
+    ):
+        assert _stages_after_editing(repo, module) == set(), module
+    for module in ("pipeline/evaluation/plots.py", "pipeline/evaluation/scoring.py"):
+        ran = _stages_after_editing(repo, module)
+        assert {"evaluate@0.0", "evaluate@0.5"} <= ran, module
+        assert not {stage for stage in ran if stage.startswith("train@")}, (module, ran)
+
+
 def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):
     repo = reproduced
     tracked = set(_git(repo, "ls-files").split())
