@@ -1,4 +1,4 @@
-"""How a stage finds the DVC invocation it belongs to (its trainings are grouped by that key)."""
+"""How a stage finds the DVC invocation it belongs to (a lone `dvc repro` groups its trainings by it)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,27 @@ import psutil
 from pipeline.process import launch
 
 ROOT = Path(__file__).resolve().parent.parent
+PROBE = "import os; from pipeline.process import launch; print(launch.dvc_invocation(), os.getpid())"
 
 
 def test_the_invocation_key_stays_when_the_system_clock_is_set(monkeypatch):
     """Two stages of one `dvc repro` must agree on its key even if the clock was set between them;
     a wall-clock start time (psutil's, from the boot time the clock implies) would move with it."""
-    before = launch.new_invocation()
+    before = launch.dvc_invocation()
     booted = psutil.boot_time()
     monkeypatch.setattr(psutil._psplatform, "boot_time", lambda: booted + 3600.0)
     assert psutil.Process().create_time() - booted > 3600.0  # the wall-clock start time moved
-    assert launch.new_invocation() == before
+    assert launch.dvc_invocation() == before
 
 
-def test_a_stage_takes_the_key_of_its_dvc_ancestor(tmp_path: Path):
+def test_a_stage_takes_the_key_of_its_dvc_ancestor_and_one_run_by_hand_its_own(tmp_path: Path):
     """A process under a `dvc` process (a stand-in script named dvc) takes that process's key; a
     process run by hand has its own."""
-    stage = "from pipeline.process import launch; print(launch.dvc_invocation(), launch.new_invocation())"
     dvc = tmp_path / "dvc"
-    dvc.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {stage!r}], check=True)\n")
-    env = {key: value for key, value in os.environ.items() if key != launch.INVOCATION_ENV}
-    fake = subprocess.Popen([sys.executable, str(dvc), "repro"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            text=True)  # fmt: skip
-    out, _ = fake.communicate(timeout=120)
-    inherited, own = out.split()
-    assert inherited.split(":")[1] == str(fake.pid)
-    assert own != inherited
+    dvc.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {PROBE!r}], check=True)\n")
+    fake = subprocess.Popen([sys.executable, str(dvc), "repro"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    key, _ = fake.communicate(timeout=120)[0].split()
+    assert key.split(":")[1] == str(fake.pid)
+    by_hand = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True)
+    key, pid = by_hand.stdout.split()
+    assert key.split(":")[1] == pid != str(os.getpid())

@@ -1,4 +1,5 @@
-"""Several processes at once on one SQLite store: its first use, and the parent run of one DVC invocation."""
+"""The tracking store: several processes at once on a fresh SQLite file, a server that does not
+answer, and the parent run of one DVC invocation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
 
 from pipeline.tracking.tags import TAG_ROLE
 
@@ -57,7 +57,6 @@ def test_processes_that_start_together_on_a_fresh_store_all_succeed(tmp_path: Pa
 
 def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():
     import socket
-    import time
 
     import pytest
 
@@ -79,35 +78,20 @@ def test_a_tracking_server_that_refuses_or_never_answers_fails_within_seconds():
         assert time.monotonic() - start < 30
 
 
-GROUP_CHILD = """
-import sys, time
-from pathlib import Path
-from pipeline.tracking.groups import dvc_group
-from pipeline.tracking.store import Store
+def test_the_stages_of_one_dvc_invocation_share_one_parent_and_an_empty_one_is_dropped(tmp_path: Path):
+    """A lone `dvc repro` runs its trainings one after another: the first makes the parent, the
+    next finds it by the invocation's key; another invocation gets its own. `make run`'s parent,
+    made up front, is deleted when nothing was trained."""
+    from pipeline.tracking import groups
+    from pipeline.tracking.store import Store
 
-store = Store(sys.argv[1])
-experiment = store.experiment_id("race")
-Path(sys.argv[2] + ".ready").touch()
-while not Path(sys.argv[2]).exists():  # all start looking at once
-    time.sleep(0.001)
-print(dvc_group(store, experiment, "one-invocation", None, {}))
-"""
-
-
-@pytest.mark.slow
-def test_trainings_of_one_dvc_invocation_starting_together_share_one_parent(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    client.create_experiment("race")
-    go = [tmp_path / f"go{i}" for i in range(PROCESSES)]
-    children = [_start(GROUP_CHILD, uri, str(path)) for path in go]
-    deadline = time.monotonic() + 300
-    while not all(path.with_suffix(".ready").exists() for path in go) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for path in go:
-        path.touch()
-    parents = _printed(children)
-    experiment = client.get_experiment_by_name("race").experiment_id
-    made = client.search_runs([experiment], run_view_type=ViewType.ALL)  # deleted ones too
-    assert len(parents) == 1
-    assert [run.info.run_id for run in made] == list(parents)  # none made and deleted: they took turns
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = store.experiment_id("dvc")
+    first = groups.dvc_group(store, experiment, "host:1:2.00", None, {})
+    store.client.set_terminated(first, "FINISHED")  # its first training ended it
+    assert groups.dvc_group(store, experiment, "host:1:2.00", None, {}) == first
+    assert store.run(first).status == "RUNNING"  # the next training runs in it
+    assert groups.dvc_group(store, experiment, "host:3:4.00", "exp", {}) != first
+    empty = groups.start_dvc_group(store, experiment, {})
+    groups.close_dvc_group(store, empty)
+    assert store.client.get_run(empty).info.lifecycle_stage == "deleted"

@@ -1,14 +1,17 @@
 """Team scale: sweeps into a real PostgreSQL-backed `mlflow server`, on a local Ray cluster, under load,
-and with the submitit launcher (tests/test_team_server.py: the server crashed, with basic auth). Every
-server runs on loopback and is stopped at the end."""
+with the submitit launcher, and `make run`'s trainings side by side (tests/test_team_server.py: the
+server crashed, with basic auth). Every server runs on loopback and is stopped at the end."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dvc_repo import make_repo, run
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from team_fixtures import TrackingServer, ray_cluster, tracking_server
 from team_sweeps import TINY
@@ -18,7 +21,7 @@ from team_sweeps import finish as _finish
 from team_sweeps import runs_in as _runs
 from team_sweeps import start_sweep as _sweep
 
-from pipeline.tracking.tags import TAG_FINGERPRINT, TAG_ROLE, TAG_SWEEP
+from pipeline.tracking.tags import TAG_FINGERPRINT, TAG_ROLE, TAG_SOURCE, TAG_SWEEP
 
 # Slow tier: real PostgreSQL + mlflow server, a Ray cluster, sweeps under load (minutes).
 pytestmark = pytest.mark.slow
@@ -122,3 +125,23 @@ def test_a_submitit_local_sweep_groups_its_jobs_under_one_parent(
     assert "report/comparison.md" in {
         a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "report")
     }
+
+
+def test_make_run_groups_its_side_by_side_trainings_under_one_parent_on_the_server(
+    shared_server: TrackingServer, tmp_path: Path
+):
+    """As on SQLite (tests/test_parallel_repro.py): `make run` makes the parent first and hands it to
+    every `dvc repro` it starts side by side, so a server's trainings have nothing to converge on."""
+    repo = make_repo(tmp_path, {"sweep": {"rates": [0.0, 0.2, 0.5]}, "tracking": {"experiment": "make-run"}})
+    run(repo, sys.executable, "-m", "pipeline.tools.repro", tracking_uri=shared_server.url)
+    runs = _runs(shared_server.url, "make-run")
+    (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == "sweep" and r.data.tags[TAG_SOURCE] == "dvc"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 4
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.2", "0.5"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert all("test_accuracy" in r.data.metrics for r in children)  # the evaluate stages joined them
+    client = MlflowClient(tracking_uri=shared_server.url)
+    assert "report/comparison.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    everything = client.search_runs([parent.info.experiment_id], run_view_type=ViewType.ALL)
+    assert len(everything) == 4, "no parent made and deleted on the way"

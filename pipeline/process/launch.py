@@ -1,17 +1,13 @@
 """How this process was launched, decided once: a DVC stage, a Hydra run, a Hydra multirun job, or
 an MLflow Projects entry point.
 
-Everything that behaves differently per launcher (which files a run writes, whose child a training
-run is, which MLflow experiment it goes to, whether evaluation happens inline) reads the `Launch`
-that `detect` returns instead of working it out again. No MLflow or TensorFlow import here.
-
-    launcher                      config        MLflow run of a training
-    dvc repro / dvc exp run       params.yaml   child of the DVC invocation's parent run
-    mlflow run -e main            params.yaml   child of the entry point's run
-    python -m pipeline.train      conf/         a run of its own
-    mlflow run -e train           conf/         the entry point's run itself
-    ... -m (Hydra multirun)       conf/         child of the sweep's parent (made at multirun start)
-    mlflow run -e sweep           conf/         child of the entry point's run (the sweep's parent)
+What behaves differently per launcher (which files a run writes, whose child a training run is,
+which MLflow experiment it goes to) reads the `Launch` that `detect` returns instead of working it
+out again. Whoever starts trainings side by side makes their MLflow parent run first and hands its
+id down in the environment: a Hydra multirun (its callback), `make run` (`pipeline.tools.repro`),
+`mlflow run` (its entry point's run). A lone `dvc repro` / `dvc exp run` runs its stages one after
+another: its first training makes the parent, later ones find it by `dvc_invocation`.
+No MLflow or TensorFlow import here.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from hydra.types import RunMode
 if TYPE_CHECKING:
     import psutil
 
-# Handed from a multirun's start (the Hydra callback) to its jobs, also in other processes.
+# Handed by whoever starts trainings side by side (a multirun's callback, `make run`) to them.
 PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "DROPOUT_LAB_SWEEP_ID"
 # Set by `mlflow run` for the command of an entry point (mlflow.projects.utils.get_run_env_vars).
@@ -39,8 +35,6 @@ PROJECT_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"
 DVC_EXP_ENV = "DVC_EXP_NAME"
 # ... and the commit the experiment starts from (every experiment of one queued grid shares it).
 DVC_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
-# Set by `make run` (pipeline.tools.repro), which runs several `dvc repro`s: their trainings share it.
-INVOCATION_ENV = "DROPOUT_LAB_DVC_INVOCATION"
 # DVC stages compose no conf/: they run the Hydra app on params.yaml (DVC's own view of the config).
 DVC_CONFIG_NAME = "params"
 
@@ -123,37 +117,21 @@ def hand_to_jobs(parent_run_id: str, sweep_id: str) -> None:
 
 
 def dvc_invocation() -> str:
-    """The identity of the `dvc` process that runs this stage: host, pid and start time.
+    """The identity of the `dvc` process that runs this stage: host, pid and start time since boot.
 
     One `dvc repro` or `dvc exp run` runs its stages one after another in child processes; they share
-    this key, so its trainings can be grouped under one MLflow parent run. Start time tells a reused
-    pid apart. Without a `dvc` ancestor (a stage command run by hand) the key is this process's own.
-    `make run` runs several `dvc repro`s as one invocation: it hands its key down in INVOCATION_ENV.
+    this key, so its first training makes the MLflow parent run and later ones find it. Start time
+    tells a reused pid apart; since boot, unlike the wall-clock start time, it stays the same when
+    the system clock is set (a virtual machine's may be, between two stages). Without a `dvc`
+    ancestor (a stage command run by hand) the key is this process's own.
     """
     import psutil
 
-    if os.environ.get(INVOCATION_ENV):
-        return os.environ[INVOCATION_ENV]
     process = psutil.Process()
     for ancestor in process.parents():
         if _is_dvc(ancestor):
             process = ancestor
             break
-    return _invocation_key(process)
-
-
-def new_invocation() -> str:
-    """A key for an invocation that runs several `dvc` processes: this process's own."""
-    import psutil
-
-    return _invocation_key(psutil.Process())
-
-
-def _invocation_key(process: psutil.Process) -> str:
-    """Host, pid and start time since boot: unlike the wall-clock start time, that one stays the same
-    when the system clock is set (a virtual machine's clock may be, between two stages)."""
-    import psutil
-
     started = process.create_time() - psutil.boot_time()
     return f"{socket.gethostname()}:{process.pid}:{started:.2f}"
 

@@ -10,10 +10,11 @@ last a plain `dvc repro`, which runs whatever is left (the comparison) and check
 out of date. Each stage skips itself when it is up to date, as under `dvc repro`; `--force`
 re-runs the trainings, evaluations and comparison (the data stages only when their inputs changed).
 
-The outputs, `dvc.lock` and the MLflow runs are those `dvc repro` makes: every training of one
-invocation is a child of one MLflow parent run. Output lines are prefixed with their stage. A failed
-stage stops the rest (exit 1); Ctrl-C or SIGTERM stops every stage (their trainings end KILLED and
-resume with the next `make run`).
+The outputs, `dvc.lock` and the MLflow runs are those `dvc repro` makes: every training is a child
+of one MLflow parent run, which this process makes first and hands down (DROPOUT_LAB_PARENT_RUN_ID),
+as a Hydra multirun's callback does; it ends with the trainings' outcome (none trained: no parent).
+Output lines are prefixed with their stage. A failed stage stops the rest (exit 1); Ctrl-C or SIGTERM
+stops every stage (their trainings end KILLED and resume with the next `make run`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import yaml
+
+from pipeline.core.config import load_settings
 from pipeline.core.errors import UserError
+from pipeline.core.paths import project_path
+from pipeline.process import interrupts
 from pipeline.process.exit import reported_as_exit
-from pipeline.process.launch import INVOCATION_ENV, new_invocation
+from pipeline.process.launch import PARENT_RUN_ENV
 from pipeline.tools.server import stop_group
+from pipeline.tracking import groups
+from pipeline.tracking.heartbeat import ParentHeartbeat
+from pipeline.tracking.reconcile import identity_tags
+from pipeline.tracking.store import Store
 
 DATA_TARGET = "preprocess"  # with `download`, which it depends on
 DATA_STAGES = ("download", DATA_TARGET)
@@ -127,7 +137,21 @@ def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
 
 
 def run(force: bool, jobs: int) -> None:
-    env = {**os.environ, INVOCATION_ENV: os.environ.get(INVOCATION_ENV) or new_invocation()}
+    """The stages in waves, their trainings children of one MLflow parent run made here first."""
+    tracking = load_settings(yaml.safe_load(project_path("params.yaml").read_text())).tracking
+    store = Store.open(tracking)
+    parent = groups.start_dvc_group(store, store.experiment_id(tracking.experiment), identity_tags())
+    env = {**os.environ, PARENT_RUN_ENV: parent}
+    with ParentHeartbeat(store, parent, tracking.stale_after_s):
+        try:
+            run_waves(force, jobs, env)
+        except BaseException:
+            groups.abandon_sweep(store, parent, interrupts.received())
+            raise
+    groups.close_dvc_group(store, parent)
+
+
+def run_waves(force: bool, jobs: int, env: dict[str, str]) -> None:
     run_wave([Stage(DATA_TARGET, dvc("repro", DATA_TARGET))], jobs=1, env=env)
     names = [name for name in stage_names() if name not in DATA_STAGES]
     for prefix in WAVES:

@@ -1,5 +1,5 @@
-"""Parent runs that group trainings: a Hydra sweep's, and one DVC invocation's (`dvc repro`,
-`dvc exp run`, a queue worker), and the DVC trainings of a batch.
+"""Parent runs that group trainings: a Hydra sweep's, `make run`'s, one DVC invocation's (`dvc repro`,
+`dvc exp run`, a queue worker), a search's; and the DVC trainings of a batch.
 
 A group is started, found, and ended with its children's outcome; a sweep that died is ended with
 its children still RUNNING. Queries go through `pipeline.tracking.store.Store`.
@@ -11,7 +11,6 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.tracking.connect import store_lock
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import (
     FAILED,
@@ -56,41 +55,32 @@ def start_sweep(
     return run_id
 
 
+def start_dvc_group(
+    store: Store, experiment_id: str, where: Mapping[str, str], invocation: str | None = None,
+    dvc_experiment: str | None = None,
+) -> str:  # fmt: skip
+    """A new parent run for DVC trainings: one `dvc repro` / `dvc exp run` (by its `invocation`
+    key), or what `make run` starts side by side. `where` says which process keeps it RUNNING."""
+    tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SOURCE: "dvc"}
+    if invocation:
+        tags[TAG_DVC_INVOCATION] = invocation
+    if dvc_experiment:
+        tags[TAG_DVC_EXPERIMENT] = dvc_experiment
+    name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    return store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+
 def dvc_group(
     store: Store, experiment_id: str, invocation: str, dvc_experiment: str | None, where: Mapping[str, str]
 ) -> str:
-    """The parent run of one `dvc repro` / `dvc exp run`: found by its invocation key, else made.
-
-    A queue worker is another invocation with a key of its own; `make run` runs the trainings of
-    one invocation side by side, so two may look for the parent at once. On SQLite they take turns
-    (the store's set-up lock): the first makes it, the others find it. A server has no such lock:
-    there both may make one, and each then keeps the oldest and deletes its own other one. It is
-    RUNNING while one of its trainings runs, and says where (`where`: that training's process), so
-    a crash there is found for both.
-    """
-    with store_lock(store.uri):
-        found = _groups_of(store, experiment_id, invocation)
-        if found:
-            run_id = found[0].run_id
-            store.client.update_run(run_id, status=RUNNING)
-            for key, value in where.items():
-                store.client.set_tag(run_id, key, value)
-            return run_id
-        tags = {**git_tags(), **where, TAG_ROLE: "sweep", TAG_SOURCE: "dvc", TAG_DVC_INVOCATION: invocation}
-        if dvc_experiment:
-            tags[TAG_DVC_EXPERIMENT] = dvc_experiment
-        name = f"dvc {dvc_experiment or 'repro'} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        made = store.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-    oldest = _groups_of(store, experiment_id, invocation)[0].run_id
-    if oldest != made:
-        store.client.delete_run(made)
-    return oldest
-
-
-def _groups_of(store: Store, experiment_id: str, invocation: str) -> list[TrackedRun]:
-    """The parent runs made for `invocation`, oldest first (ties by run id): the first one is it."""
-    found = store.runs_where([experiment_id], tag_is(TAG_DVC_INVOCATION, invocation))
-    return sorted(found, key=lambda run: (run.start_ms, run.run_id))
+    """The parent run of one `dvc repro` / `dvc exp run` (a queue worker is another invocation).
+    Its stages run one after another: its first training makes the parent, later ones find it by the
+    invocation's key and make it RUNNING again, saying where (`where`: that training's process)."""
+    found = store.runs_where([experiment_id], tag_is(TAG_DVC_INVOCATION, invocation), limit=1)
+    if not found:
+        return start_dvc_group(store, experiment_id, where, invocation, dvc_experiment)
+    reopen(store, found[0].run_id, where)
+    return found[0].run_id
 
 
 def find_dvc_group(store: Store, experiment: str, invocation: str) -> str | None:
@@ -107,6 +97,15 @@ def dvc_training_runs(store: Store, experiment: str, param: str, value: str) -> 
     return store.runs_in(experiment, condition)
 
 
+def close_dvc_group(store: Store, parent_run_id: str) -> None:
+    """`make run`'s parent, once every stage has run: ended with its trainings' outcome, or deleted
+    when nothing was trained (an up-to-date pipeline leaves no empty parent)."""
+    if store.child_runs(parent_run_id):
+        end_group(store, parent_run_id)
+    else:
+        store.client.delete_run(parent_run_id)
+
+
 def end_group(store: Store, parent_run_id: str) -> str:
     """End a parent FINISHED when every child finished, FAILED otherwise; return the status.
     While another child still runs (trainings side by side) it stays RUNNING: the last one ends it."""
@@ -120,9 +119,9 @@ def end_group(store: Store, parent_run_id: str) -> str:
 
 
 def abandon_sweep(store: Store, parent_run_id: str, interrupted_by: str | None) -> None:
-    """At interpreter exit: a parent still RUNNING means the sweep died: it and its children
-    still RUNNING (their processes were stopped with it) end KILLED when a signal stopped the
-    sweep, FAILED otherwise."""
+    """A parent still RUNNING when its process gives up means its sweep (or `make run`) died: it and
+    its children still RUNNING (their processes were stopped with it) end KILLED when a signal
+    stopped it, FAILED otherwise."""
     if store.run(parent_run_id).status != RUNNING:
         return
     status = KILLED if interrupted_by else FAILED

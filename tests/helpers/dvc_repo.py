@@ -32,15 +32,15 @@ TINY: dict[str, Any] = {
 
 
 def run(
-    repo: Path, *args: str, ok: bool = True, default_store: bool = False
+    repo: Path, *args: str, ok: bool = True, default_store: bool = False, tracking_uri: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command in `repo`; MLflow logs to the repo's mlflow.db, named explicitly unless
-    `default_store` (then the code must find that store itself, as for a user)."""
+    """Run a command in `repo`; MLflow logs to `tracking_uri`, else the repo's mlflow.db, named
+    explicitly unless `default_store` (then the code must find that store itself, as for a user)."""
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
+    env["MLFLOW_TRACKING_URI"] = tracking_uri or f"sqlite:///{repo / 'mlflow.db'}"
     if default_store:
         del env["MLFLOW_TRACKING_URI"]
-    for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID", "DROPOUT_LAB_DVC_INVOCATION"):
+    for key in ("DROPOUT_LAB_ROOT", "DROPOUT_LAB_DATA_MIRROR", "MLFLOW_RUN_ID", "DROPOUT_LAB_PARENT_RUN_ID"):
         env.pop(key, None)
     done = run_to_files(args, repo, env)
     if ok:
