@@ -1,6 +1,6 @@
 """The paper presets as DVC experiments, in a real git repo on synthetic data: `dvc exp run -S
 experiment=paper_table2`, a queued grid of `paper_rates` seeds (DVC's own `-S 'key=a,b'` syntax) run
-by `dvc queue start -j 2`, and `pipeline.reporting.paper_report` drawing the paper's figures from those runs.
+by `dvc queue start -j 2`, and `python -m pipeline.paper_report` drawing the paper's figures from those runs.
 
 Miniature: the presets shrunk by more `-S` overrides (a 16-unit net, 1 epoch, 100 images, two rates).
 The tests share one repo and run in file order; each leaves the workspace at the baseline commit.
@@ -22,8 +22,8 @@ from project_copy import copy_project
 from synthetic import write_synthetic_mnist
 
 from pipeline.core.config import TrackingConfig
+from pipeline.reporting.batches import latest_preset_runs
 from pipeline.reporting.paper import runs_frame, write_paper_report
-from pipeline.reporting.paper_report import latest_preset_runs
 from pipeline.tracking.store import Store
 
 # Slow tier: dvc repro and dvc exp runs of the paper presets, in miniature.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.evaluation.metrics import mc_error_curve
-from pipeline.reporting.collect import sweep_preset
+from pipeline.reporting.batches import sweep_preset
 from pipeline.reporting.paper import (
     PresetRun,
     comparison_table,
