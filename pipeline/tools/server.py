@@ -4,12 +4,8 @@
     python -m pipeline.tools.server stop | status
 
 Everything lives in one git- and DVC-ignored folder, `server/` at the project root (or
-`DROPOUT_LAB_SERVER_DIR`): the PostgreSQL cluster (`initdb` on first start), the proxied artifacts,
-pid files and logs. PostgreSQL refuses to run as root, so when we are root its `initdb` and server run
-as the unprivileged `postgres` system user (`runuser -u postgres -- ...`) on a data folder that user
-owns; otherwise they run as the current user. Both servers listen on 127.0.0.1 only, PostgreSQL with
-password authentication (a generated password, kept in `server/pgpass`, handed to libpq through
-PGPASSFILE so it never appears on a command line or in a log).
+`DROPOUT_LAB_SERVER_DIR`): the PostgreSQL cluster (`initdb` on first start: `pipeline.tools.postgres`),
+the proxied artifacts, pid files and logs. Both servers listen on 127.0.0.1 only.
 
 `mlflow server` is launched as a process of its own (this module never imports MLflow): one worker the
 first time (MLflow creates its schema on first use, which is not safe from several workers at once),
@@ -25,7 +21,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,13 +33,11 @@ from pathlib import Path
 from pipeline.core.errors import UserError
 from pipeline.core.paths import PROJECT_ROOT
 from pipeline.process.exit import reported_as_exit
+from pipeline.tools import postgres
+from pipeline.tools.postgres import HOST, write_private
 
-PG_BIN = Path(os.environ.get("DROPOUT_LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
-PG_SYSTEM_USER = "postgres"  # who runs PostgreSQL when we are root
-DB_ROLE = "mlflow"  # the database superuser initdb creates; MLflow connects as it
 TRACKING_DB = "mlflow"
 AUTH_DB = "mlflow_auth"
-HOST = "127.0.0.1"
 READY_TIMEOUT_S = 180.0
 
 
@@ -66,28 +59,15 @@ class ServerSettings:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def cluster(self, layout: Layout) -> postgres.Cluster:
+        return postgres.Cluster(layout.root, self.pg_port)
+
 
 @dataclass(frozen=True)
 class Layout:
     """The files of one server folder."""
 
     root: Path
-
-    @property
-    def pg_home(self) -> Path:  # owned by the PostgreSQL user: its data folder and log
-        return self.root / "postgres"
-
-    @property
-    def pg_data(self) -> Path:
-        return self.pg_home / "data"
-
-    @property
-    def pg_log(self) -> Path:
-        return self.pg_home / "postgres.log"
-
-    @property
-    def pgpass(self) -> Path:
-        return self.root / "pgpass"
 
     @property
     def artifacts(self) -> Path:
@@ -122,123 +102,6 @@ class Layout:
         return self.root / "flask-secret-key"
 
 
-# --- PostgreSQL ----------------------------------------------------------------------------------
-
-
-def _as_pg_user(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses root: run its tools as the `postgres` system user when we are root."""
-    return ["runuser", "-u", PG_SYSTEM_USER, "--", *argv] if os.geteuid() == 0 else argv
-
-
-def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        raise UserError(f"{what} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}")
-    return done.stdout
-
-
-def _write_private(path: Path, text: str) -> None:
-    """A file only its owner can read, written whole (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
-def _give_to_pg_user(path: Path) -> None:
-    if os.geteuid() == 0:
-        shutil.chown(path, PG_SYSTEM_USER, PG_SYSTEM_USER)
-
-
-def init_cluster(layout: Layout) -> None:
-    """`initdb` a new cluster owned by the PostgreSQL user, password login over TCP only."""
-    if not (PG_BIN / "initdb").exists():
-        raise UserError(
-            f"PostgreSQL not found in {PG_BIN} (apt-get install postgresql, or set DROPOUT_LAB_PG_BIN)"
-        )
-    layout.pg_home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _give_to_pg_user(layout.pg_home)
-    reach = subprocess.run(_as_pg_user(["test", "-w", str(layout.pg_home)]), check=False)
-    if reach.returncode != 0:
-        raise UserError(
-            f"the {PG_SYSTEM_USER} user cannot write {layout.pg_home}: every parent folder of "
-            f"{layout.root} must be traversable by it (chmod o+x)"
-        )
-    password = secrets.token_urlsafe(24)
-    pwfile = layout.pg_home / "initdb-password"
-    _write_private(pwfile, password + "\n")
-    _give_to_pg_user(pwfile)
-    # initdb writes into a temp folder renamed at the end: a failed first start leaves no half cluster.
-    staging = layout.pg_home / "data.initdb"
-    subprocess.run(["rm", "-rf", str(staging)], check=True)
-    try:
-        _run(
-            _as_pg_user([
-                str(PG_BIN / "initdb"), "-D", str(staging), "-U", DB_ROLE, f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8",
-                "--locale=C", "--no-instructions",
-            ]),
-            "initdb",
-        )  # fmt: skip
-    finally:
-        pwfile.unlink(missing_ok=True)
-    # Loopback only, no Unix socket (its path would have to be writable and short).
-    with (staging / "postgresql.conf").open("a") as conf:
-        conf.write(
-            "\n# dropout-lab: loopback only\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
-        )
-    _write_private(layout.pgpass, f"{HOST}:*:*:{DB_ROLE}:{password}\n")
-    staging.rename(layout.pg_data)
-
-
-def pg_env(layout: Layout) -> dict[str, str]:
-    """libpq reads the password from PGPASSFILE: it stays off command lines, URIs and logs."""
-    return {**os.environ, "PGPASSFILE": str(layout.pgpass)}
-
-
-def pg_running(layout: Layout) -> bool:
-    if not layout.pg_data.exists():
-        return False
-    status = subprocess.run(
-        _as_pg_user([str(PG_BIN / "pg_ctl"), "status", "-D", str(layout.pg_data)]),
-        capture_output=True, check=False,
-    )  # fmt: skip
-    return status.returncode == 0
-
-
-def start_postgres(layout: Layout, settings: ServerSettings) -> None:
-    if pg_running(layout):
-        return
-    _run(
-        _as_pg_user([
-            str(PG_BIN / "pg_ctl"), "start", "-D", str(layout.pg_data), "-l", str(layout.pg_log),
-            "-w", "-t", "60", "-o", f"-p {settings.pg_port}",
-        ]),
-        f"starting PostgreSQL (log: {layout.pg_log})",
-    )  # fmt: skip
-
-
-def ensure_database(layout: Layout, settings: ServerSettings, name: str) -> None:
-    psql = [str(PG_BIN / "psql"), "-h", HOST, "-p", str(settings.pg_port), "-U", DB_ROLE, "-d", "postgres"]
-    query = f"SELECT 1 FROM pg_database WHERE datname = '{name}'"
-    found = _run([*psql, "-tAc", query], "looking up the database", env=pg_env(layout))
-    if found.strip() != "1":
-        _run([*psql, "-c", f'CREATE DATABASE "{name}"'], f"creating database {name}", env=pg_env(layout))
-
-
-def stop_postgres(layout: Layout) -> None:
-    if pg_running(layout):
-        _run(
-            _as_pg_user([str(PG_BIN / "pg_ctl"), "stop", "-D", str(layout.pg_data), "-m", "fast", "-w"]),
-            "stopping PostgreSQL",
-        )
-
-
-def database_uri(settings: ServerSettings, name: str) -> str:
-    return f"postgresql+psycopg2://{DB_ROLE}@{HOST}:{settings.pg_port}/{name}"
-
-
 # --- mlflow server --------------------------------------------------------------------------------
 
 
@@ -249,24 +112,24 @@ def admin_credentials(layout: Layout) -> tuple[str, str]:
         return user, password
     user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "admin"
     password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or secrets.token_urlsafe(18)
-    _write_private(layout.credentials, f"{user}\n{password}\n")
+    write_private(layout.credentials, f"{user}\n{password}\n")
     return user, password
 
 
 def kept_secret(path: Path) -> str:
     """A random secret generated on first use and kept (owner-only) for later starts."""
     if not path.exists():
-        _write_private(path, secrets.token_urlsafe(32) + "\n")
+        write_private(path, secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip()
 
 
 def write_auth_config(layout: Layout, settings: ServerSettings, admin: str) -> None:
     """MLflow's basic-auth config, users kept in PostgreSQL; the password is not in it."""
-    _write_private(
+    write_private(
         layout.auth_config,
         "[mlflow]\n"
         "default_permission = READ\n"
-        f"database_uri = {database_uri(settings, AUTH_DB)}\n"
+        f"database_uri = {settings.cluster(layout).uri(AUTH_DB)}\n"
         f"admin_username = {admin}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
     )
@@ -275,7 +138,7 @@ def write_auth_config(layout: Layout, settings: ServerSettings, admin: str) -> N
 def mlflow_command(layout: Layout, settings: ServerSettings, workers: int) -> list[str]:
     command = [
         sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", database_uri(settings, TRACKING_DB),
+        "--backend-store-uri", settings.cluster(layout).uri(TRACKING_DB),
         "--serve-artifacts", "--artifacts-destination", str(layout.artifacts),
         "--host", settings.host, "--port", str(settings.port), "--workers", str(workers),
     ]  # fmt: skip
@@ -283,7 +146,7 @@ def mlflow_command(layout: Layout, settings: ServerSettings, workers: int) -> li
 
 
 def mlflow_env(layout: Layout, settings: ServerSettings) -> dict[str, str]:
-    env = {**pg_env(layout), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**settings.cluster(layout).env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     for leaked in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(leaked, None)
     if settings.auth:
@@ -389,30 +252,31 @@ def load_settings(layout: Layout) -> ServerSettings:
 
 def start(layout: Layout, settings: ServerSettings) -> None:
     layout.root.mkdir(parents=True, exist_ok=True)
-    if not layout.pg_data.exists():
-        init_cluster(layout)
-    _write_private(layout.settings, json.dumps(asdict(settings), indent=2) + "\n")
-    start_postgres(layout, settings)
+    cluster = settings.cluster(layout)
+    if not cluster.data.exists():
+        postgres.init(cluster)
+    write_private(layout.settings, json.dumps(asdict(settings), indent=2) + "\n")
+    postgres.start(cluster)
     try:
-        ensure_database(layout, settings, TRACKING_DB)
+        postgres.ensure_database(cluster, TRACKING_DB)
         if settings.auth:
-            ensure_database(layout, settings, AUTH_DB)
+            postgres.ensure_database(cluster, AUTH_DB)
         start_mlflow(layout, settings)
     except BaseException:
-        stop_postgres(layout)
+        postgres.stop(cluster)
         raise
 
 
 def stop(layout: Layout) -> None:
     stop_mlflow(layout)
-    stop_postgres(layout)
+    postgres.stop(load_settings(layout).cluster(layout))
 
 
 def status(layout: Layout) -> bool:
     settings = load_settings(layout)
     pid = read_pid(layout.mlflow_pid)
     mlflow_up = bool(pid and group_members(pid)) and healthy(settings.url)
-    pg_up = pg_running(layout)
+    pg_up = postgres.running(settings.cluster(layout))
     print(f"PostgreSQL on {HOST}:{settings.pg_port}: {'running' if pg_up else 'stopped'}")
     print(f"mlflow server on {settings.url}: {'running' if mlflow_up else 'stopped'}")
     return mlflow_up and pg_up

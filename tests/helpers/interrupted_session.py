@@ -33,7 +33,7 @@ def test_waits_for_a_signal_while_servers_run(server: TrackingServer, tmp_path: 
     stray = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(900)"], cwd=tmp_path, start_new_session=True
     )
-    postmaster = int((server.layout.pg_data / "postmaster.pid").read_text().split()[0])
+    postmaster = int((server.settings.cluster(server.layout).data / "postmaster.pid").read_text().split()[0])
     mlflow = int(server.layout.mlflow_pid.read_text())
     info = {"folder": str(server.layout.root), "postgres": postmaster, "mlflow": mlflow, "stray": stray.pid}
     Path(os.environ[READY]).write_text(json.dumps({**info, "test": os.getpid()}))
