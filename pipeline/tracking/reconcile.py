@@ -16,7 +16,6 @@ import os
 import socket
 import sys
 import time
-from pathlib import Path
 
 from pipeline.core.config import TrackingConfig
 from pipeline.tracking.store import Store, TrackedRun
@@ -26,33 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def process_start(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), None if there is no such process.
+    """When process `pid` started (seconds since the epoch), None if there is no such process."""
+    import psutil
 
-    Linux: /proc/<pid>/stat field 22 (clock ticks after boot) plus the boot time from /proc/stat.
-    Elsewhere only existence can be checked, and 0.0 stands for "exists, start unknown".
-    """
-    stat = Path(f"/proc/{pid}/stat")
-    if not Path("/proc/stat").exists():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return 0.0
-        return 0.0
     try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
         return None
-    ticks = int(fields[19])  # field 22 overall; the split after ")" starts at field 3
-    return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise RuntimeError("/proc/stat has no btime line")
 
 
 def identity_tags() -> dict[str, str]:
