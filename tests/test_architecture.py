@@ -1,11 +1,14 @@
 """The layers docs/architecture.md draws, enforced on the folders: one door to MLflow, no import
-cycles, and subpackages that import one way (core -> data -> model -> training -> evaluation ->
-tracking -> reporting -> tuning -> launchers -> tools, the stage entry points on top)."""
+cycles, and subpackages that import one way (core -> process -> data -> model -> training ->
+evaluation -> tracking -> runs -> reporting -> tuning -> launchers -> tools, the stage entry points
+on top); and the page itself against the tree."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from import_graph import PACKAGE_DIR, closure, imported_names, project_imports, project_modules
+from import_graph import PACKAGE_DIR, closure, imported_names, module_file, project_imports, project_modules
 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
 LAYERS = [
@@ -76,3 +79,48 @@ def test_data_stages_and_the_report_never_import_tensorflow():
         for module in closure(stage):
             tf = {n for n in imported_names(module) if n.split(".")[0] in ("tensorflow", "keras")}
             assert not tf, f"{stage} imports {tf} through {module}"
+
+
+PAGE = PACKAGE_DIR.parent / "docs" / "architecture.md"
+
+
+def page_map() -> set[str]:
+    """The modules the page's map names, as paths under pipeline/: a `<package>/` line opens a
+    package, and each `<name>.py` in the first column after it (at the top level, before any) is
+    one of its modules; a description follows two spaces or more."""
+    block = PAGE.read_text().split("```text\n", 1)[1].split("```", 1)[0]
+    named, package = set(), ""
+    for line in block.splitlines()[1:]:  # after `pipeline/`
+        opened = re.match(r"^  (\w+)/", line)
+        if opened:
+            package = opened.group(1) + "/"
+        elif re.match(r"^  \w+\.py", line):
+            package = ""  # the top-level modules follow the packages
+        names = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        named |= {package + name for name in re.findall(r"\b(\w+\.py)\b", names)}
+    return named
+
+
+def test_the_architecture_page_maps_every_module_and_package_and_nothing_else():
+    on_disk = {str(p.relative_to(PACKAGE_DIR)) for p in PACKAGE_DIR.rglob("*.py") if p.name != "__init__.py"}
+    on_disk.add("__init__.py")
+    named = page_map()
+    assert not named - on_disk, (
+        f"docs/architecture.md names modules that do not exist: {sorted(named - on_disk)}"
+    )
+    assert not on_disk - named, f"docs/architecture.md leaves out: {sorted(on_disk - named)}"
+    packages = {p.parent.name for p in PACKAGE_DIR.glob("*/__init__.py")}
+    assert packages == {name.split("/")[0] for name in named if "/" in name} == set(LAYERS)
+
+
+def test_every_module_the_architecture_page_mentions_exists():
+    text = PAGE.read_text()
+    paths = set(re.findall(r"`(pipeline/[\w/]+\.py)`", text))
+    dotted = {name for name in re.findall(r"`(pipeline(?:\.\w+)+)", text) if name.count(".") >= 1}
+    for path in paths:
+        assert (PACKAGE_DIR.parent / path).is_file(), path
+    for name in dotted:
+        module = name.split("(")[0]
+        parts = module.split(".")
+        found = any(module_file(".".join(parts[:n])).exists() for n in range(2, len(parts) + 1))
+        assert found, name

@@ -1,1 +1,2 @@
-"""Hydra callbacks for sweeps: one MLflow parent run per sweep, its environment handed to Ray jobs."""
+"""Hydra callbacks: a sweep's MLflow parent run, its environment handed to Ray jobs, and the
+evaluation of each training a `conf/` run makes."""

@@ -1,1 +1,2 @@
-"""Training: arrays + model -> fitted model and history; seeded, checkpointed, resumable (no tracking)."""
+"""Training: arrays + model -> fitted model, history and its files; seeded, checkpointed, resumable
+(no tracking)."""
