@@ -16,7 +16,6 @@ folder), then the evaluation into that run (`pipeline.runs.tracked_evaluation`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from pipeline.core.layout import run_dir_files
 from pipeline.core.params import composed_settings
 from pipeline.core.paths import project_path
 from pipeline.data.build import load_for
-from pipeline.data.fetch import MIRROR_ENV
 from pipeline.data.processed import ProcessedData
 from pipeline.model.dropout import Dropout
 from pipeline.training.loop import TrainResult
@@ -111,10 +109,9 @@ def load_data(settings: Settings, download: bool = True) -> ProcessedData:
     raw = project_path("data", "raw", settings.data.name)
     processed = project_path("data", "processed", f"{settings.data.name}.npz")
     if download and not raw.is_dir() and not processed.is_file():
-        from pipeline.data.fetch import download_all, resolve_sources
+        from pipeline.data.fetch import download_dataset
 
-        sources = resolve_sources(settings.data.mirrors, os.environ.get(MIRROR_ENV))
-        download_all(settings.data.files, sources, raw, progress=False)
+        download_dataset(settings.data, raw)
     return load_for(settings.data, project_path())
 
 

@@ -21,18 +21,12 @@ from pipeline.tuning.search import search_here
 from pipeline.tuning.space import check_space
 
 
-def task_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
 @stage
 def main(settings: Settings, launch: Launch) -> None:
     check_space(settings)  # before any data or TensorFlow
     data = load_for(settings.data, project_path())
     reconcile(settings.tracking)
-    search_here(settings, data, launch, task_overrides())
+    search_here(settings, data, launch)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from urllib.request import Request, url2pathname, urlopen
 from tqdm import tqdm
 
 from pipeline.core.atomic import atomic_path
-from pipeline.core.config import DataFile, DataFiles
+from pipeline.core.config import DataConfig, DataFile, DataFiles
 from pipeline.core.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,12 @@ def file_location(source: str, filename: str) -> str:
         return source.rstrip("/") + "/" + filename
     folder = url2pathname(parts.path) if parts.scheme == "file" else source
     return str(Path(folder).expanduser() / filename)
+
+
+def download_dataset(cfg: DataConfig, folder: Path, *, progress: bool = False) -> dict[str, str]:
+    """`data.files` into `folder` from `data.mirrors`, the DROPOUT_LAB_DATA_MIRROR one first."""
+    sources = resolve_sources(cfg.mirrors, os.environ.get(MIRROR_ENV))
+    return download_all(cfg.files, sources, folder, progress=progress)
 
 
 def download_all(

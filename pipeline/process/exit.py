@@ -1,18 +1,6 @@
-"""How a stage process ends: one line and a status for a user error or a cancel, no teardown after
-success.
-
-`reported_as_exit` turns a `UserError` into its message on stderr and exit status 2, and SIGTERM,
-SIGHUP or Ctrl-C into one line and 143/129/130 (see `pipeline.process.interrupts`): never a
-traceback for something the user can fix or chose.
-
-After `main` returns, Python tears the interpreter down: it clears every module and runs the
-destructors of TensorFlow's C++ runtime, seconds of a training process (a fraction of a second
-with this exit; `bench/timeline.py` measures it). Nothing of that is output.
-`exit_without_teardown` first does what a normal exit does that can matter: it waits for
-non-daemon threads, runs the `atexit` handlers (MLflow, Hydra, logging), flushes logging and the
-standard streams, then ends the process with the status. Only call it once `main` has returned
-normally: errors keep Python's own exit path.
-"""
+"""How a stage process ends: one line and a status for a user error or a cancel (never a traceback
+for what the user can fix or chose), and no interpreter teardown after success: clearing every
+module and TensorFlow's C++ runtime takes seconds and outputs nothing (`bench/timeline.py`)."""
 
 from __future__ import annotations
 
@@ -59,7 +47,8 @@ def exit_on_error(what: str) -> Iterator[None]:
 
 
 def exit_without_teardown(status: int = 0) -> NoReturn:
-    """Stop and join threads as a normal exit would, run `atexit`, flush, then `os._exit(status)`."""
+    """What a normal exit does that can matter (join threads, run `atexit`: MLflow, Hydra, logging;
+    flush), then `os._exit(status)`. Only once `main` has returned: errors keep Python's own exit."""
     # What the interpreter's own exit does first: the threading exit hooks (a joblib/loky executor
     # stops its manager thread in one), then a join of every non-daemon thread.
     threading._shutdown()  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -68,6 +68,8 @@ class Launch:
     dvc_invocation: str | None = None
     # Hydra's folder for this job (not used under DVC, whose paths dvc.yaml fixes).
     output_dir: Path | None = None
+    # The command line's overrides (to say how to run it again).
+    overrides: tuple[str, ...] = ()
 
     @property
     def under_dvc(self) -> bool:
@@ -79,29 +81,23 @@ def detect() -> Launch:
     hydra_cfg = HydraConfig.get()
     env = os.environ
     project_run = env.get(PROJECT_RUN_ENV) or None
-    project_experiment = (env.get(PROJECT_EXPERIMENT_ENV) or None) if project_run else None
     parent = env.get(PARENT_RUN_ENV) or None
-    sweep_id = env.get(SWEEP_ID_ENV, "")
+    common: dict[str, Any] = {
+        "experiment_id": (env.get(PROJECT_EXPERIMENT_ENV) or None) if project_run else None,
+        "sweep_id": env.get(SWEEP_ID_ENV, ""),
+        "overrides": tuple(hydra_cfg.overrides.task),
+    }
     if hydra_cfg.job.config_name == DVC_CONFIG_NAME:
         return Launch(
-            Source.DVC,
-            parent_run_id=parent or project_run,
-            experiment_id=project_experiment,
-            sweep_id=sweep_id,
-            dvc_experiment=env.get(DVC_EXP_ENV) or None,
-            dvc_baseline=env.get(DVC_BASELINE_ENV) or None,
-            dvc_invocation=dvc_invocation(),
-        )
-    output_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        return Launch(
-            Source.MULTIRUN, parent_run_id=parent, experiment_id=project_experiment, sweep_id=sweep_id,
-            output_dir=output_dir,
+            Source.DVC, parent_run_id=parent or project_run, dvc_experiment=env.get(DVC_EXP_ENV) or None,
+            dvc_baseline=env.get(DVC_BASELINE_ENV) or None, dvc_invocation=dvc_invocation(), **common,
         )  # fmt: skip
+    common["output_dir"] = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return Launch(Source.MULTIRUN, parent_run_id=parent, **common)
     if project_run:
-        return Launch(Source.PROJECT, own_run_id=project_run, experiment_id=project_experiment,
-                      output_dir=output_dir)  # fmt: skip
-    return Launch(Source.HYDRA, output_dir=output_dir)
+        return Launch(Source.PROJECT, own_run_id=project_run, **common)
+    return Launch(Source.HYDRA, **common)
 
 
 def project_run() -> tuple[str, str | None] | None:

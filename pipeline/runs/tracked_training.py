@@ -107,12 +107,6 @@ def killed_line(run_id: str, exc: KeyboardInterrupt, epochs_done: int, launch: L
         return f"run {run_id} {how} before its first epoch ended (nothing to resume: start it again)"
     if launch.under_dvc:
         return f"run {run_id} {how} after epoch {epochs_done}; resume with: dvc repro"
-    overrides = [o for o in _task_overrides() if not o.startswith("train.resume=")]
+    overrides = [o for o in launch.overrides if not o.startswith("train.resume=")]
     command = " ".join(["python -m pipeline.train", *overrides, f"train.resume={run_id}"])
     return f"run {run_id} {how} after epoch {epochs_done}; resume with: {command}"
-
-
-def _task_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

@@ -71,12 +71,6 @@ def log_metrics(values: Mapping[str, float]) -> None:
     mlflow.log_metrics(dict(values))
 
 
-def set_tags(values: Mapping[str, str]) -> None:
-    import mlflow
-
-    mlflow.set_tags(dict(values))
-
-
 def log_text(text: str, name: str) -> None:
     import mlflow
 

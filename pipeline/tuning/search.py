@@ -66,11 +66,7 @@ class Outcome:
 
 
 def open_search(
-    settings: Settings,
-    source: str,
-    overrides: list[str],
-    parent_run_id: str | None = None,
-    server_database: str | None = None,
+    settings: Settings, source: str, overrides: list[str], parent_run_id: str | None = None
 ) -> Search:
     """The study (created, or loaded to continue) and its parent run.
 
@@ -80,7 +76,7 @@ def open_search(
     """
     search = check_space(settings)
     store = Store.open(settings.tracking)
-    url = storage_url(search, store.uri, server_database)
+    url = storage_url(search, store.uri)
     study = studies.open_study(search, url)
     if parent_run_id is None:
         with store_lock(url):
@@ -185,13 +181,13 @@ def stopped(search: Search) -> None:
         groups.end_run(search.store, search.parent_run_id, KILLED)
 
 
-def search_here(settings: Settings, data: ProcessedData, launch: Launch, overrides: list[str]) -> None:
+def search_here(settings: Settings, data: ProcessedData, launch: Launch) -> None:
     """The tune stage's search in this process: a worker of a parallel search when the multirun
     handed it a parent, else the whole search, which owns its parent run, beats its heartbeat, and
     ends it with the outcome (KILLED with what it found so far when interrupted)."""
     cfg = settings.search
     assert cfg is not None
-    started = time.monotonic()
+    started, overrides = time.monotonic(), list(launch.overrides)
     if launch.parent_run_id:  # a worker of a parallel search: the multirun owns the parent
         search = open_search(settings, launch.source.value, overrides, launch.parent_run_id)
         run_trials(search, data, launch)

@@ -3,8 +3,7 @@
     tracking store                              study storage (Optuna RDB)
     sqlite:///<dir>/mlflow.db                   sqlite:///<dir>/optuna.db
     postgresql://<server>/<db>                  postgresql://<server>/optuna   (same server)
-    http(s):// (a tracking server)              `search.storage`, or the team server's PostgreSQL
-                                                 (`make server`: pipeline.tune asks it)
+    http(s):// (a tracking server)              `search.storage` (its database is the server's)
 
 Optuna keeps its own tables (and its own `alembic_version`), so it never shares MLflow's database.
 No Optuna import.
@@ -21,12 +20,8 @@ from pipeline.tracking.connect import sqlite_file
 STUDY_DATABASE = "optuna"
 
 
-def storage_url(search: SearchConfig, tracking_uri: str, server_database: str | None = None) -> str:
-    """`search.storage` when set; else the study database beside the tracking store.
-
-    `server_database` is the URL of the team server's study database, when the tracking store is
-    that server (the stage asks `pipeline.tools.server`, a layer above this one).
-    """
+def storage_url(search: SearchConfig, tracking_uri: str) -> str:
+    """`search.storage` when set; else the study database beside the tracking store."""
     if search.storage:
         return search.storage
     database = sqlite_file(tracking_uri)
@@ -35,8 +30,6 @@ def storage_url(search: SearchConfig, tracking_uri: str, server_database: str | 
     if tracking_uri.startswith("postgresql"):
         parts = urlsplit(tracking_uri)
         return urlunsplit(parts._replace(path="/" + STUDY_DATABASE))
-    if server_database:
-        return server_database
     raise ConfigError(
         f"search.storage: the tracking store {tracking_uri} is a server whose database this process "
         "does not know: set search.storage to a database URL on it (e.g. "
