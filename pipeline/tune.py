@@ -1,11 +1,7 @@
-"""The tune stage: `python -m pipeline.tune hparams_search=dropout_optuna` (a Hydra app).
+"""The tune stage: `python -m pipeline.tune hparams_search=dropout_optuna` (a Hydra app; docs/tuning.md).
 
-Searches the keys and ranges of `conf/hparams_search/<name>.yaml` with Optuna, minimising the
-validation loss; every trial is an MLflow child of the search's parent run, which ends with the
-best values and the search's plots. A search stopped by Ctrl-C or SIGTERM continues with the same
-command. Parallel: `python -m pipeline.tune -m hparams_search=dropout_optuna search.worker=0,1`
-runs identical workers on one study (joblib here, `hydra/launcher=ray` on a cluster); the
-multirun's callback opens the search and hands its parent run to them. See docs/tuning.md.
+An Optuna search of `conf/hparams_search/<name>.yaml`'s ranges (`pipeline.tuning.search`); the same
+command continues a stopped one, and `-m ... search.worker=0,1` runs parallel workers on one study.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""Build the arrays a data config asks for from the raw IDX files (the `preprocess` stage), or find
-them in the file that stage wrote.
-
-Writes `data/processed/<name>.npz` (the `pipeline.data.processed` contract: a seeded class-stratified
-validation split; optionally a seeded class-stratified training subset; the untouched test set; a
-content fingerprint) and `<name>.json` beside it (fingerprint and counts). The same config gives the
-same bytes, so DVC and the fingerprint every run records change only when the data does.
+"""The arrays a data config asks for, built from the raw IDX files (the `preprocess` stage: seeded
+class-stratified splits, the same bytes for the same config) or found in the file that stage wrote.
 No TensorFlow here: this stage must start fast.
 """
 

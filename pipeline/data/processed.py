@@ -1,9 +1,5 @@
-"""The data contract every layer reads: the processed arrays, their fingerprint, and reading them back.
-
-`data/processed/<name>.npz` holds x (uint8 pixels 0..255, flat rows) and y (int64) of the train,
-validation and test splits and a content fingerprint (`pipeline.data.build` writes it). The pixels
-stay uint8 (a quarter of float32's size, on disk and in memory): the model's float32 input in
-[0, 1] is made batch by batch where TensorFlow reads them (`pipeline.model.pixels`).
+"""The data contract every layer reads: the processed arrays (uint8 pixel rows and int64 labels of
+the train, validation and test splits), their fingerprint, and reading the npz back (checked whole).
 No TensorFlow here: every stage reads this, and it must be cheap to import.
 """
 

@@ -1,13 +1,8 @@
-"""Hand a sweep's environment to jobs that do not inherit it: Ray workers on a cluster.
+"""Hand a sweep's environment to Ray workers, which do not inherit it (joblib's and submitit's jobs do).
 
-joblib's and submitit's jobs are child processes (or SLURM jobs submitted with the caller's
-environment), so the MLflow parent run id the sweep callback puts in the environment reaches them.
-Ray's workers are started by the cluster's own processes: they see the environment of `ray start`,
-not the sweep's. This callback copies the hand-over variables into the Ray launcher's
-`runtime_env.env_vars` at multirun start, after the parent run exists and before Hydra creates the
-launcher. Credentials (MLFLOW_TRACKING_USERNAME/PASSWORD) are deliberately not copied: Ray keeps a
-job's runtime_env in its control store and shows it on its dashboard; give the cluster's nodes their
-own (the environment of `ray start`, or ~/.mlflow/credentials).
+At multirun start, after the parent run exists and before Hydra creates the launcher, the hand-over
+variables go into the Ray launcher's `runtime_env.env_vars`. Credentials do not: Ray shows a job's
+runtime_env on its dashboard; give the cluster's nodes their own (~/.mlflow/credentials).
 """
 
 from __future__ import annotations

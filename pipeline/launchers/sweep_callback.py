@@ -1,17 +1,10 @@
 """Group a Hydra multirun under one MLflow parent run, also when jobs run in other processes.
 
-The parent is created once at multirun start and its id handed to every job through the
-environment (joblib's workers inherit it); each job then starts its run as a child of that id.
-While the jobs run, a thread in this process beats the parent's heartbeat, so a reconciliation
-on another host never ends a long sweep as stale. A multirun of `pipeline.tune` (a config with
-`search`) is a parallel search: its parent is the search's (continued when the study has one), and
-it ends with the search's outcome instead of the comparison report.
-Hydra turns an exception in a callback into a warning and carries on: a sweep without its parent
-would leave orphan runs and no report, so a failure here ends the process with a clear error.
-
-Each job that ends logs the sweep's progress, `sweep: 3/6 jobs done, 0:01:42 elapsed`: jobs may run in
-other processes, so they count themselves in a file of the sweep's folder, and the start time and
-the number of jobs reach them through the environment, as the parent run's id does.
+The parent is made at multirun start and its id handed to every job in the environment; a thread
+here beats its heartbeat while they run (so no reconciliation ends a long sweep), and at the end it
+gets the comparison report, or, for a parallel search (`pipeline.tune -m`), the search's outcome.
+A failure here ends the process with one line: Hydra would only warn, leaving orphan runs. Each job
+that ends logs `sweep: 3/6 jobs done, 0:01:42 elapsed`, counted in a file of the sweep's folder.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""How this process was launched, decided once: a DVC stage, a Hydra run, a Hydra multirun job, or
-an MLflow Projects entry point.
+"""How this process was launched, decided once: a DVC stage, a Hydra run or multirun job, or an
+MLflow Projects entry point; what differs per launcher reads the `Launch` that `detect` returns.
 
-What behaves differently per launcher (which files a run writes, whose child a training run is,
-which MLflow experiment it goes to) reads the `Launch` that `detect` returns instead of working it
-out again. Whoever starts trainings side by side makes their MLflow parent run first and hands its
-id down in the environment: a Hydra multirun (its callback), `make run` (`pipeline.tools.repro`),
-`mlflow run` (its entry point's run). A lone `dvc repro` / `dvc exp run` runs its stages one after
-another: its first training makes the parent, later ones find it by `dvc_invocation`.
-No MLflow or TensorFlow import here.
+Whoever starts trainings side by side makes their parent run first and hands its id down in the
+environment (a multirun's callback, `make run`, `mlflow run`); a lone `dvc repro` runs its stages one
+after another, so its first training makes the parent and the next find it (`dvc_invocation`).
 """
 
 from __future__ import annotations

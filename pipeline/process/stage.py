@@ -1,12 +1,8 @@
-"""The one `main` every entry point shares: compose `conf/` with Hydra, validate, run, report errors.
+"""The one `main` every entry point shares: `main = stage(body)`.
 
-    @stage
-    def main(settings: Settings, launch: Launch) -> None: ...
-
-Each stage module's `main` is its body wrapped by `stage`: Hydra composes the config (`conf/`, or
-`params.yaml` under DVC), `load_settings` validates it before any heavy import, `launch.detect` says
-how the process was started, and a `UserError` becomes one line on stderr and a non-zero exit. What
-the body returns is the job's return value, which Hydra hands to the job-end callbacks.
+Hydra composes the config (`conf/`, or `params.yaml` under DVC), `load_settings` validates it before
+any heavy import, `launch.detect` says how the process started, a `UserError` becomes one line and a
+non-zero exit; what the body returns goes to Hydra's job-end callbacks.
 """
 
 from __future__ import annotations

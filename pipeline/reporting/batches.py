@@ -1,17 +1,11 @@
 """Batches of training runs in the tracking store: the newest sweep (the comparison's default), and
-the latest batch of each paper preset (`python -m pipeline.paper_report` draws its figures). A batch is
+each paper preset's latest batch (`python -m pipeline.paper_report`). A batch is a Hydra sweep (its
+parent's `sweep.overrides` param names the preset; its children are the batch) or a DVC batch: the
+DVC trainings whose `tracking.preset` param names the preset and whose baseline commit (tag
+`dropout_lab.dvc_baseline`: shared by every experiment queued from one commit) is the newest's.
 
-- a Hydra sweep (`python -m pipeline.train -m experiment=paper_rates`): its parent run records the
-  command-line overrides (`sweep.overrides`), which name the preset; its children are the batch;
-- a DVC batch (`dvc exp run -S experiment=paper_rates`, queued or not, or `dvc repro`): the training
-  runs DVC stages made whose param `tracking.preset` (set by every preset) names the preset and whose
-  baseline commit (tag `dropout_lab.dvc_baseline`: DVC_EXP_BASELINE_REV, shared by every experiment
-  queued from one commit; the commit itself under `dvc repro`) is the same.
-
-A preset's latest batch is the one with the most recently started training run: its latest Hydra
-sweep or the DVC batch of its newest DVC run, never a mix. Within a batch, a config point (rate,
-input rate, training-set size, net, max-norm) run twice with the same seed counts once: the newer run
-(an experiment queued again after it failed, say). A batch's time is its parent's wall-clock time
+A preset's latest batch is the one whose newest training started last, never a mix; a config point
+run twice with one seed counts once (the newer run). Its time is the parent's wall-clock time
 (Hydra) or from its first run's start to its last run's end (DVC); none while a run is going.
 """
 

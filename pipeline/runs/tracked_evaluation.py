@@ -1,10 +1,7 @@
-"""One trained model evaluated on the test set, into the MLflow run that trained it: what the
-evaluate stage, the API and the Hydra callback of interactive trainings call.
-
-The numbers and files come from the evaluation layer (`pipeline.evaluation.scoring`); the run is
-found by the training's hand-over (`pipeline.tracking.active_run`), never a new one. The run also
-gets the training's learning curves as a figure. A model whose run is not in this store (one from
-`dvc pull`, say) is evaluated into its files only.
+"""One trained model evaluated on the test set into the MLflow run that trained it (found by the
+training's hand-over; never a new run), with the training's learning curves: what the evaluate
+stage, the API and the conf/ runs' Hydra callback call. A model whose run this store lacks (one
+from `dvc pull`) is evaluated into its files only.
 """
 
 from __future__ import annotations

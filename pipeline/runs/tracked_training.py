@@ -1,12 +1,8 @@
 """One training inside its MLflow run: what the train stage, the API and a search's trials call.
 
-The run records the config, every epoch, the data and where its process runs (a child of the
-launch's parent when it has one). With `files`, the training writes them as it goes
-(`pipeline.training.outputs`: the history after every epoch, the model at the end), checkpoints
-after every epoch (`checkpoints/<run id>/`, removed when the run finishes) and starts from a
-checkpoint when `train.resume` says so or, under DVC, when a killed `dvc repro` left one for this
-config (`pipeline.training.resume`); a search's trials write nothing but their run. Evaluation
-joins the run afterwards (`pipeline.runs.tracked_evaluation`).
+With `files` it writes them as it goes (the history every epoch, the model at the end), checkpoints
+every epoch and resumes from a checkpoint (`pipeline.training.resume`); a trial writes only its run.
+Evaluation joins the run afterwards (`pipeline.runs.tracked_evaluation`).
 """
 
 from __future__ import annotations

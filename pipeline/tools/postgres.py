@@ -1,9 +1,6 @@
-"""The team server's PostgreSQL cluster: made once by `initdb`, on loopback only, password login.
-
-PostgreSQL refuses to run as root, so when we are root its `initdb` and server run as the
-unprivileged `postgres` system user (`runuser -u postgres -- ...`) on a data folder that user owns;
-otherwise they run as the current user. The password is generated at `initdb` and kept in
-`pgpass`, handed to libpq through PGPASSFILE, so it never appears on a command line or in a log.
+"""The team server's PostgreSQL cluster: `initdb` once, loopback only, password login. As root, its
+tools run as the `postgres` user (PostgreSQL refuses root); the password stays in `pgpass`, off
+command lines and logs (libpq reads PGPASSFILE).
 """
 
 from __future__ import annotations

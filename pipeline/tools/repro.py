@@ -1,20 +1,15 @@
-"""`make run`: `dvc repro` with the trainings of the rates, then their evaluations, running side by side.
+"""`make run`: `dvc repro` with the rates' trainings, then their evaluations, side by side.
 
     python -m pipeline.tools.repro [--force] [--jobs N]
 
-`dvc repro` runs one stage at a time; the stages of a matrix item do not depend on each other, and
 DVC lets several `dvc repro` processes work in one project at once (each locks only the paths it
-reads and writes). So this runs, in waves: the data stages (`dvc repro preprocess`); every `train@`
-item at once (`dvc repro -s train@<rate>`, at most `--jobs` together); every `evaluate@` item; and
-last a plain `dvc repro`, which runs whatever is left (the comparison) and checks that nothing is
-out of date. Each stage skips itself when it is up to date, as under `dvc repro`; `--force`
-re-runs the trainings, evaluations and comparison (the data stages only when their inputs changed).
-
-The outputs, `dvc.lock` and the MLflow runs are those `dvc repro` makes: every training is a child
-of one MLflow parent run, which this process makes first and hands down (DROPOUT_LAB_PARENT_RUN_ID),
-as a Hydra multirun's callback does; it ends with the trainings' outcome (none trained: no parent).
-Output lines are prefixed with their stage. A failed stage stops the rest (exit 1); Ctrl-C or SIGTERM
-stops every stage (their trainings end KILLED and resume with the next `make run`).
+reads and writes), and a matrix item's stages do not depend on each other's. So this runs, in waves:
+`dvc repro preprocess`; every `dvc repro -s train@<rate>` at once (at most `--jobs`); every
+`evaluate@`; and a plain `dvc repro`, which runs what is left and checks nothing is out of date.
+The outputs and `dvc.lock` are those `dvc repro` makes. Every training is a child of one MLflow
+parent run, which this process makes first and hands down (DROPOUT_LAB_PARENT_RUN_ID). A failed
+stage stops the rest (exit 1); Ctrl-C or SIGTERM stops every stage (trainings end KILLED and resume
+with the next `make run`).
 """
 
 from __future__ import annotations

@@ -3,16 +3,11 @@
     python -m pipeline.tools.server start [--port 5000] [--pg-port 55432] [--auth] [--workers 2]
     python -m pipeline.tools.server stop | status
 
-Everything lives in one git- and DVC-ignored folder, `server/` at the project root (or
-`DROPOUT_LAB_SERVER_DIR`): the PostgreSQL cluster (`initdb` on first start: `pipeline.tools.postgres`),
-the proxied artifacts, pid files and logs. Both servers listen on 127.0.0.1 only.
-
-`mlflow server` is launched as a process of its own (this module never imports MLflow): one worker the
-first time (MLflow creates its schema on first use, which is not safe from several workers at once),
-`--workers` later, and MLflow's job-execution workers off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false;
-nothing here uses them, and each costs some 250 MB). `--auth` starts MLflow's basic-auth app: the admin
-password is generated into `server/credentials` (or taken from MLFLOW_TRACKING_PASSWORD) and handed to
-MLflow through MLFLOW_AUTH_ADMIN_PASSWORD, never written into its config.
+Everything lives in `server/` at the project root (or DROPOUT_LAB_SERVER_DIR): the PostgreSQL
+cluster (`pipeline.tools.postgres`), the proxied artifacts, pid files, logs; both on 127.0.0.1.
+`mlflow server` runs as a process of its own: one worker the first time (its schema creation is not
+safe from several), MLflow's job-execution workers off. `--auth` starts MLflow's basic-auth app, the
+admin password generated into `server/credentials` and handed over in the environment only.
 """
 
 from __future__ import annotations

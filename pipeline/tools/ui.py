@@ -1,18 +1,12 @@
 """`make ui`: the MLflow UI, opened on the experiment's training runs, started lean.
 
-    python -m pipeline.tools.ui [--port 5000]
+    python -m pipeline.tools.ui [--port 5000] [--experiment NAME]
 
-With the embedded store (the default), it starts `mlflow ui` on 127.0.0.1 with one worker and MLflow's
-job-execution workers off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: eight ~250 MB processes
-otherwise, for GenAI features this project does not use). With a tracking server
-(MLFLOW_TRACKING_URI=http://...), it starts nothing: the server already serves the UI.
-Either way it prints the URL of the experiment's runs page, and marks the experiment as a
-model-training one (MLflow's `mlflow.experimentKind` tag), so the UI opens it on its training runs
-rather than on its GenAI overview.
-
-The experiment is `tracking.experiment` of the composed `conf/` (`--experiment` picks another), the
-store the one every stage uses (MLFLOW_TRACKING_URI, `tracking.uri`, else the project's `mlflow.db`).
-Errors and Ctrl-C / SIGTERM end it through the stages' exit path (`pipeline.core.errors`).
+On the embedded store it starts `mlflow ui` on 127.0.0.1 with one worker and MLflow's job-execution
+workers off (eight ~250 MB processes otherwise, for GenAI features this project does not use); a
+tracking server (MLFLOW_TRACKING_URI=http://...) already serves the UI. Either way it prints the URL
+of the experiment's runs page, the experiment tagged as a model-training one so the UI opens it on
+its runs rather than its GenAI overview.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""Find runs that crashed unrecorded and end them FAILED: `python -m pipeline.tracking.reconcile reconcile`.
+"""Runs a crash left RUNNING ended FAILED: `python -m pipeline.tracking.reconcile reconcile`.
 
-SIGKILL, the OOM killer or a reboot leave an MLflow run RUNNING. Each training records where it
-runs (host, pid, the process's start time) and a heartbeat every epoch; a RUNNING run is stale when
-its process is gone from this host (or its pid now belongs to another process: the start times
-differ), or, on another host, when its heartbeat is older than `tracking.stale_after_s`.
-Trainings, sweeps and reports reconcile their store before they start; this command does it on
-demand and prints what it changed.
+A RUNNING run is stale when its process (host, pid, start time) is gone from this host, or, on
+another host, when its heartbeat is older than `tracking.stale_after_s`. Trainings, sweeps and
+reports reconcile before they start; this command does it on demand.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""A training's files: the model (byte-reproducible), what it was trained on, the per-epoch history
-and the last epoch's metrics, each written atomically. Under DVC they are the train stage's outputs.
-
-The history and metrics are rewritten after every epoch too (`history_writer`), so `dvc exp show`,
-`dvc plots show` (and anyone reading the files) follow a running training; the last epoch's files
-are already the final bytes.
+"""A training's files, each written atomically: the model (byte-reproducible), what it was trained
+on, the per-epoch history and the last epoch's metrics (rewritten every epoch, so `dvc exp show`
+follows a running training). Under DVC they are the train stage's outputs.
 """
 
 from __future__ import annotations

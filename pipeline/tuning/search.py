@@ -1,16 +1,12 @@
-"""A hyperparameter search as the project runs it: one MLflow parent run per study, one child
-run per trial (a tracked training, pruned on its per-epoch validation loss), and the outcome on
-the parent (best values, best trial and its run, plots).
+"""A hyperparameter search as the project runs it: one MLflow parent run per study, one child run
+per trial (a tracked training, pruned on its per-epoch validation loss), the outcome on the parent.
 
-    search = open_search(settings, source, overrides)       # study + parent (created or continued)
-    run_trials(search, data, launch)                         # this process's trials
-    outcome = finish(search)                                 # best values and plots on the parent
+    search = open_search(settings, source, overrides)   # study + parent (created or continued)
+    run_trials(search, data, launch)                     # this process's trials
+    outcome = finish(search)                             # best values and plots on the parent
 
-`search_here` is the tune stage's whole flow.
-
-A parallel search is several processes calling `run_trials` on one study (a Hydra multirun of
-identical workers: the multirun's callback opens the search and hands the parent to them).
-The test split is never used: a trial's objective is its validation loss.
+A parallel search is several processes running trials on one study (a multirun of identical
+workers, whose callback opens the search). The test split is never used.
 """
 
 from __future__ import annotations
