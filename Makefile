@@ -16,7 +16,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # DVC stages call `python` and `dvc`: let them find the project's environment first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test test-all lock lint format params sweep report ui server server-stop bench clean
+.PHONY: install run test test-all durations lock lint format params sweep report ui server server-stop bench clean
 
 $(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,9 @@ run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -
 
 # Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,
 # a tracking server) are made once. The fast tier still runs a real `dvc repro`, multirun and MLflow store.
-# Files start in collection order, which tests/conftest.py sets longest first, so the workers finish
-# together (xdist's own order, by number of tests, would leave the minutes-long files for last).
+# Files start in collection order, which tests/conftest.py sets longest first by the durations
+# `make durations` stored, so the workers finish together (xdist's own order, by number of tests,
+# would leave the minutes-long files for last).
 PYTEST_XDIST := -n auto --dist loadfile --no-loadscope-reorder
 
 test: $(VENV)/.installed-test  ## the fast test tier (minutes): every test not marked slow
@@ -51,6 +52,9 @@ test: $(VENV)/.installed-test  ## the fast test tier (minutes): every test not m
 
 test-all: $(VENV)/.installed-test  ## every test: team scale, paper presets, faults, process kills too (CI)
 	$(PY) -m pytest $(PYTEST_XDIST)
+
+durations: $(VENV)/.installed-test  ## run every test and store each file's duration (tests/durations.json), which orders the runs
+	$(PY) -m pytest $(PYTEST_XDIST) --store-durations
 
 lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml; export it for MLflow Projects
 	$(UV) lock

@@ -5,15 +5,17 @@ from __future__ import annotations
 import pipeline  # noqa: F401  (first: its numeric pins must precede NumPy's and TensorFlow's start)
 
 # isort: split
+import json
 from pathlib import Path
 
 import pytest
-import reaper
-from synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
+
+from tests.helpers import reaper
+from tests.helpers.synthetic import SyntheticMnist, synthetic_settings, write_synthetic_mnist
 
 
 # A run stopped by SIGTERM, SIGHUP or Ctrl-C leaves no server, cluster or worker process behind
-# (helpers/reaper.py; tests/test_interrupted_run.py stops real runs to show it).
+# (helpers/reaper.py; tests/project/test_interrupted_run.py stops real runs to show it).
 def pytest_configure(config: pytest.Config) -> None:
     worker = hasattr(config, "workerinput")
     if not worker:
@@ -35,36 +37,38 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reaper.reap()
 
 
-# The files that take minutes, longest first (measured with `pytest --durations`): they start first,
-# and the short files fill in after them, so the xdist workers finish together (`make test-all`
-# passes --no-loadscope-reorder, which keeps this order). Tests within a file keep their order.
-LONGEST_FIRST = (
-    "test_dvc_experiments.py",
-    "test_dvc_pipeline.py",
-    "test_dvc_paper_presets.py",
-    "test_team_scale.py",
-    "test_team_server.py",
-    "test_resume_process.py",
-    "test_parallel_repro.py",
-    "test_paper_presets.py",
-    "test_tune.py",
-    "test_sweep.py",
-    "test_mlflow_ui.py",
-    "test_progress.py",
-    "test_interrupted_run.py",
-    "test_dvc_resume.py",
-    "test_numerics.py",
-    "test_bad_inputs.py",
-    "test_parent_heartbeat.py",
-    "test_api.py",
-    "test_resume.py",
-    "test_faults.py",
-)
+# Test files run longest first, by the durations pytest measured (`make durations` stores each file's
+# total in tests/durations.json): xdist hands out the minutes-long files first (`--dist loadfile
+# --no-loadscope-reorder` keeps this order), so the workers finish together. A file not measured yet
+# runs last; tests within a file keep their order.
+DURATIONS = Path(__file__).with_name("durations.json")
+_measured: dict[str, float] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations", action="store_true", help=f"record each file's duration in {DURATIONS}"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 0.0))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Setup, call and teardown of every test (xdist forwards its workers' reports here)."""
+    file = report.nodeid.split("::")[0]
+    _measured[file] = _measured.get(file, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not session.config.getoption("store_durations") or hasattr(session.config, "workerinput"):
+        return
+    stored = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
+    merged = {**stored, **{file: round(seconds, 1) for file, seconds in _measured.items()}}
+    kept = {file: seconds for file, seconds in merged.items() if (DURATIONS.parent.parent / file).is_file()}
+    DURATIONS.write_text(json.dumps(dict(sorted(kept.items(), key=lambda kv: -kv[1])), indent=1) + "\n")
 
 
 @pytest.fixture
@@ -77,4 +81,4 @@ def synthetic_mnist(tmp_path: Path) -> SyntheticMnist:
 
 
 # Training, tracking and evaluation tests: a tiny learnable dataset, a small config, a temp MLflow store.
-from training_fixtures import mlflow_store, tiny_data, tiny_settings  # noqa: E402, F401
+from tests.helpers.training_fixtures import mlflow_store, tiny_data, tiny_settings  # noqa: E402, F401

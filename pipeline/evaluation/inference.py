@@ -5,7 +5,7 @@ some 90% of the arithmetic) gives the same output in every Monte-Carlo pass. `Ba
 computes it once per batch and runs only the rest of the model per pass, as a compiled TensorFlow
 function. The masks still come from the dropout layers' own seed generators, drawn in the same order
 (pass by pass, batch by batch, same batch shapes), so the probabilities equal those of calling the
-whole model eagerly on each batch, bit for bit (tests/test_inference.py checks it).
+whole model eagerly on each batch, bit for bit (tests/evaluation/test_inference.py checks it).
 The uint8 pixels are scaled batch by batch, eagerly (`pipeline.model.pixels`: inside a compiled function,
 TensorFlow's graph optimizer would turn the division into a multiplication): before the front, or,
 when there is no deterministic front (dropout on the inputs), in each pass before the compiled rest.

@@ -5,7 +5,7 @@ pipeline that feeds the model (training batches, validation, evaluation, MC pass
 batch with `to_unit`, so no float32 copy of a whole split exists. `to_unit` is TensorFlow's float32
 division of the cast pixels by 255: the same IEEE operation as NumPy's
 `x.astype(np.float32) / np.float32(255)`, so each value is bit for bit what a float32 array scaled in
-NumPy holds (tests/test_pixels.py checks all 256 values).
+NumPy holds (tests/model/test_pixels.py checks all 256 values).
 
 Call it eagerly or in a `tf.data` function, never inside a `tf.function`: there TensorFlow's graph
 optimizer (constant folding) rewrites a division by a constant into a multiplication by 1/255,

@@ -16,7 +16,7 @@ from pipeline.process.launch import Launch, Source
 from pipeline.runs.tracked_training import train_tracked
 from pipeline.tracking.tags import TAG_ENV_PREFIX
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cpu_model_and_the_isa_flags_that_matter_are_read(tmp_path: Path):

@@ -15,7 +15,7 @@ import pytest
 # Slow tier: fault injection (file-size limits, read-only folders) in training processes.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 1024
 
 
@@ -56,7 +56,8 @@ def test_a_training_that_cannot_write_its_checkpoint_fails_cleanly(tmp_path: Pat
     """A model whose checkpoint (weights and Adam's two moments, ~5 MB) exceeds a 2 MB file-size
     limit that every other file of the run stays under: the first checkpoint write fails."""
     from mlflow import MlflowClient
-    from process_runs import SLOW_EPOCHS, make_project, run_training
+
+    from tests.helpers.process_runs import SLOW_EPOCHS, make_project, run_training
 
     root, data = make_project(tmp_path, n_train=200)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

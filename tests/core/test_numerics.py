@@ -14,17 +14,15 @@ import pytest
 from pipeline.core import numerics
 from pipeline.core.environment import cpu_model_and_flags
 
-ROOT = Path(__file__).resolve().parent.parent
-HELPERS = Path(__file__).resolve().parent / "helpers"
+ROOT = Path(__file__).resolve().parents[2]
 
 # A short real training (the tests' tiny data, a wider net so products are big enough for the
 # vector kernels to matter); prints the SHA-256 of its weights and NumPy's and OpenBLAS' choice.
 SCRIPT = """
-import hashlib, sys
+import hashlib
 import pipeline  # first, as in every stage process: the pins must precede NumPy and TensorFlow
-sys.path.insert(0, {helpers!r})
 import numpy as np
-from training_fixtures import make_tiny_data, tiny_settings_with
+from tests.helpers.training_fixtures import make_tiny_data, tiny_settings_with
 from pipeline.training.loop import build_and_fit
 settings = tiny_settings_with("model.hidden_units=[256,128]", "train.epochs=1", "model.dropout.rate=0.2")
 data = make_tiny_data(n_train=640)
@@ -42,8 +40,7 @@ LOW = {"ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "NPY_DISABL
 def _digest(extra: dict[str, str]) -> str:
     env = {k: v for k, v in os.environ.items() if k not in numerics.PINS and k != numerics.UNPINNED_ENV}
     env |= extra | {"PYTHONPATH": str(ROOT)}
-    script = SCRIPT.format(helpers=str(HELPERS))
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 

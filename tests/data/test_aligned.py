@@ -6,12 +6,12 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from training_fixtures import make_tiny_data, tiny_settings_with
 
 from pipeline.data.aligned import ALIGNMENT
 from pipeline.data.build import write_npz
 from pipeline.data.processed import FINGERPRINT_KEY, ProcessedData, load_processed
 from pipeline.training.loop import build_and_fit, shared_tensor
+from tests.helpers.training_fixtures import make_tiny_data, tiny_settings_with
 
 
 def misaligned_copy(array: np.ndarray) -> np.ndarray:

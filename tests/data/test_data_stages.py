@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic import FILES, SyntheticMnist, synthetic_overrides
 
 from pipeline.core.params import compose_config
 from pipeline.data.fetch import MIRROR_ENV
 from pipeline.data.processed import load_processed
+from tests.helpers.synthetic import FILES, SyntheticMnist, synthetic_overrides
 
 
 def run_stage(

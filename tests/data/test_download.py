@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from synthetic import FILES, SyntheticMnist
 
 from pipeline.core.config import load_settings
 from pipeline.core.errors import ConfigError
@@ -27,6 +26,7 @@ from pipeline.data.fetch import (
     file_location,
     resolve_sources,
 )
+from tests.helpers.synthetic import FILES, SyntheticMnist
 
 
 @dataclass

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import idx_bytes, write_idx
 
 from pipeline.data.idx import IdxFormatError, read_idx
+from tests.helpers.synthetic import idx_bytes, write_idx
 
 IMAGES = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
 LABELS = np.array([7, 0, 9], dtype=np.uint8)

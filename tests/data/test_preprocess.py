@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import FILES, SyntheticMnist, write_idx
 
 from pipeline.core.config import DataConfig
 from pipeline.data.build import (
@@ -24,6 +23,7 @@ from pipeline.data.build import (
     write_processed,
 )
 from pipeline.data.processed import ARRAY_KEYS, DataError, ProcessedData, fingerprint, load_processed
+from tests.helpers.synthetic import FILES, SyntheticMnist, write_idx
 
 # 1000 shuffled labels of unequal classes: class c has 91 + 2c items.
 LABELS = np.random.default_rng(7).permutation(np.repeat(np.arange(10), np.arange(10) * 2 + 91))

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
-from training_fixtures import as_float, make_tiny_data
 
 from pipeline.core.config import EvalConfig, Settings, load_settings
 from pipeline.core.errors import UserError
@@ -27,6 +26,7 @@ from pipeline.evaluation.scoring import (
     write_evaluation,
 )
 from pipeline.runs.tracked_evaluation import evaluate_tracked
+from tests.helpers.training_fixtures import as_float, make_tiny_data
 
 EVAL = EvalConfig(mc_samples=8, mc_curve=[], ece_bins=15)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from training_fixtures import as_float, tiny_settings_with
 
 from pipeline.evaluation.inference import BatchedForward, chain_layers
 from pipeline.evaluation.scoring import mc_dropout_passes, predict_probs, reseed_dropout
 from pipeline.model.mlp import build_model
+from tests.helpers.training_fixtures import as_float, tiny_settings_with
 
 BATCH = 128  # 300 rows: two full batches and a short one
 

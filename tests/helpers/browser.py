@@ -1,6 +1,6 @@
 """Look at a page in real headless Chromium (Debian's `chromium`), driven over the DevTools protocol.
 
-    python tests/helpers/browser.py URL OUT.png [TEXT ...]   # waits for each TEXT, expands runs, screenshots
+    python -m tests.helpers.browser URL OUT.png [TEXT ...]   # waits for each TEXT, expands runs, screenshots
 
 A fresh profile per call, no network beyond the page's own origin, and the browser's whole process
 group stopped at the end.
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from reaper import tagged
+
+from tests.helpers.reaper import tagged
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,5 +1,5 @@
 """A git repo holding a copy of this project, on synthetic data served as a local mirror, with a tiny
-net, for the tests that run DVC as a user does (tests/test_dvc_pipeline.py, tests/test_dvc_experiments.py).
+net, for the tests that run DVC as a user does (tests/stages/test_dvc_pipeline.py, tests/stages/test_dvc_experiments.py).
 Each of those files makes its own repo and its own baseline `dvc repro`, so the two can run side by side."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from commands import run_to_files
-from project_copy import copy_project
-from synthetic import write_synthetic_mnist
+
+from tests.helpers.commands import run_to_files
+from tests.helpers.project_copy import copy_project
+from tests.helpers.synthetic import write_synthetic_mnist
 
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")

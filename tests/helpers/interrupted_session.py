@@ -1,4 +1,4 @@
-"""A test session that tests/test_interrupted_run.py stops with a signal while its servers run.
+"""A test session that tests/project/test_interrupted_run.py stops with a signal while its servers run.
 
 Not collected on its own (not named test_*.py), and its test skips unless that test runs it.
 """
@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from team_fixtures import TrackingServer, tracking_server
+
+from tests.helpers.team_fixtures import TrackingServer, tracking_server
 
 READY = "DROPOUT_LAB_INTERRUPT_READY"
 
@@ -22,7 +23,7 @@ READY = "DROPOUT_LAB_INTERRUPT_READY"
 @pytest.fixture
 def server() -> Iterator[TrackingServer]:
     if not os.environ.get(READY):
-        pytest.skip("run by tests/test_interrupted_run.py")
+        pytest.skip("run by tests/project/test_interrupted_run.py")
     with tracking_server() as running:
         yield running
 

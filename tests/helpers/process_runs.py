@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from synthetic import synthetic_overrides, write_synthetic_mnist
+from tests.helpers.synthetic import synthetic_overrides, write_synthetic_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small and slow enough per epoch (800 training images, batches of 4, one step per call) that a

@@ -20,9 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reaper import tagged
-
 from pipeline.tools import server
+from tests.helpers.reaper import tagged
 
 ROOT = Path(__file__).resolve().parents[2]
 

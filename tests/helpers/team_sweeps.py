@@ -1,4 +1,4 @@
-"""Sweeps for the team-scale tests (tests/test_team_scale.py, tests/test_team_server.py):
+"""Sweeps for the team-scale tests (tests/tools/test_team_scale.py, tests/tools/test_team_server.py):
 `python -m pipeline.train -m` against a tracking URI with its output in files, and what the store holds."""
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
 
 

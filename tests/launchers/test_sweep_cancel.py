@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from process_runs import ROOT, SLOW_EPOCHS, env_for, make_project
 
 from pipeline.tracking.tags import TAG_ROLE
+from tests.helpers.process_runs import ROOT, SLOW_EPOCHS, env_for, make_project
 
 # Slow tier: a multirun cancelled by SIGTERM mid-sweep.
 pytestmark = pytest.mark.slow

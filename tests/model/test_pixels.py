@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 from pipeline.model.mlp import build_model
 from pipeline.model.pixels import to_unit
@@ -15,6 +14,7 @@ from pipeline.training.batches import epoch_order, order_tensor
 from pipeline.training.loop import build_and_fit, compile_model, configure_runtime
 from pipeline.training.recipe import steps_per_epoch
 from pipeline.training.steps import VALIDATION_BATCH, CompiledSteps
+from tests.helpers.training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 EVERY_VALUE = np.arange(256, dtype=np.uint8).reshape(16, 16)
 

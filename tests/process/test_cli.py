@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.process import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("verb", sorted(cli.VERBS))

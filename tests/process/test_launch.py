@@ -11,7 +11,7 @@ import psutil
 
 from pipeline.process import launch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBE = "import os; from pipeline.process import launch; print(launch.dvc_invocation(), os.getpid())"
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from import_graph import PACKAGE_DIR, closure, imported_names, module_file, project_imports, project_modules
+
+from tests.helpers.import_graph import (
+    PACKAGE_DIR,
+    closure,
+    imported_names,
+    module_file,
+    project_imports,
+    project_modules,
+)
 
 # Lower layers never import higher ones; a subpackage is a layer, `pipeline/<stage>.py` the top.
 LAYERS = [

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from interrupted_session import READY
-from team_fixtures import ROOT, processes_naming
 
 from pipeline.tools import server
+from tests.helpers.interrupted_session import READY
+from tests.helpers.team_fixtures import ROOT, processes_naming
 
 
 def _alive(pid: int) -> bool:

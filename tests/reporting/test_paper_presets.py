@@ -3,7 +3,7 @@
 Miniature: synthetic MNIST files, a 16-unit net, 1 epoch, 1 seed, two points per sweep; the presets'
 own sweep (hydra.sweeper.params) is narrowed by command-line overrides of the same keys. Also: the
 presets' DVC side (the rates of the DVC `train` matrix agree with the multirun's) and the rule that
-picks a preset's latest batch of runs (tests/test_dvc_paper_presets.py runs the real DVC experiments).
+picks a preset's latest batch of runs (tests/stages/test_dvc_paper_presets.py runs the real DVC experiments).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.core.params import compose_config
 from pipeline.core.paths import CONF_DIR
@@ -29,11 +28,12 @@ from pipeline.reporting.batches import (
 from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
 from pipeline.tracking.store import TrackedRun
 from pipeline.tracking.tags import TAG_DVC_BASELINE
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 # Slow tier: the paper presets' sweeps, in miniature.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "model.hidden_units=[16]",
     "train.epochs=1",

@@ -1,6 +1,6 @@
 """Recording code cannot change what a stage writes: a tracked training or evaluation writes the
 same bytes as the same work done with no tracking at all. This is why `dvc.yaml` leaves the
-tracking layer out of the `train` and `evaluate` stages' deps (tests/test_dvc_deps.py)."""
+tracking layer out of the `train` and `evaluate` stages' deps (tests/stages/test_dvc_deps.py)."""
 
 from __future__ import annotations
 

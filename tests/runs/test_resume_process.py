@@ -10,7 +10,15 @@ import keras
 import numpy as np
 import pytest
 from mlflow import MlflowClient
-from process_runs import SLOW_EPOCHS, make_project, run_training, start_training, stop, wait_for_epoch
+
+from tests.helpers.process_runs import (
+    SLOW_EPOCHS,
+    make_project,
+    run_training,
+    start_training,
+    stop,
+    wait_for_epoch,
+)
 
 # Slow tier: trainings killed by signals, then resumed, in processes.
 pytestmark = pytest.mark.slow

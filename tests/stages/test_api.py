@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline import api
 from pipeline.core.errors import ConfigError
 from pipeline.training.loop import build_and_fit
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_compose_takes_overrides_and_validates():
@@ -53,10 +53,10 @@ def test_a_script_without_logging_prints_one_line_per_epoch(tmp_path):
     """Jupyter and plain scripts configure no logging: the epoch lines must still be seen."""
     script = (
         "from pipeline import api\n"
-        "from training_fixtures import make_tiny_data, tiny_settings_with\n"
+        "from tests.helpers.training_fixtures import make_tiny_data, tiny_settings_with\n"
         "api.train(tiny_settings_with('train.progress=true'), make_tiny_data())\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "helpers"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from process_runs import SLOW_EPOCHS, make_project, run_stage
+
+from tests.helpers.process_runs import SLOW_EPOCHS, make_project, run_stage
 
 # Slow tier: damaged inputs and unreachable servers, each met by a stage run in its own process.
 pytestmark = pytest.mark.slow
@@ -122,7 +123,7 @@ def test_a_read_only_project_folder_is_named_before_any_work(project):
         done = subprocess.run(
             [*prefix, sys.executable, "-m", "pipeline.train", *data, *SLOW_EPOCHS, "train.epochs=1"],
             cwd=root, env={**os.environ, "DROPOUT_LAB_ROOT": str(root), "MLFLOW_TRACKING_URI": uri,
-                           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                           "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
             text=True, capture_output=True, timeout=300,
         )  # fmt: skip
     finally:

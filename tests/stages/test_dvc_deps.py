@@ -5,7 +5,7 @@ That code is the stage's import closure, computed from the source (AST): start a
 `python -m pipeline.<x>`, follow every `pipeline.*` import, function-level ones included (they run
 when the function does), but not those under `if TYPE_CHECKING:` (they never run). Left out:
 recording code (the tracking layer, the operator tools, the Hydra callbacks), which only copies
-what a stage wrote into MLflow (tests/test_recording.py shows a stage writes the same bytes whether
+what a stage wrote into MLflow (tests/runs/test_recording.py shows a stage writes the same bytes whether
 it records or not), and process plumbing (how the process was launched, its signals, its exit).
 A module no entry covers would let a code change leave the outputs "up to date"; an entry the
 closure never reaches, or one that covers recording code or plumbing, would re-run it for nothing.
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from import_graph import closure, module_file
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.import_graph import closure, module_file
+
+ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ("pipeline.tracking", "pipeline.tools", "pipeline.launchers")
 PLUMBING = ("pipeline.process",)
 MAX_ENTRIES = 8

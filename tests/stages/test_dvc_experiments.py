@@ -3,7 +3,7 @@ synthetic data, a tiny net): each experiment a row of `dvc exp show` with its ow
 `dvc metrics diff` and `dvc plots diff` between two revisions, a `model.dropout.rate` the DVC matrix
 overrides, and the MLflow Project's `main` entry point running `dvc repro`.
 
-A repo of its own, apart from tests/test_dvc_pipeline.py's, so the two files run side by side. The
+A repo of its own, apart from tests/stages/test_dvc_pipeline.py's, so the two files run side by side. The
 tests share it and run in file order; each puts the workspace back to the baseline it changes.
 """
 
@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_repo import DVC, VENV_BIN, make_repo, reproduce
-from dvc_repo import accuracy_of as _test_accuracy
-from dvc_repo import git as _git
-from dvc_repo import params as _params
-from dvc_repo import restore_baseline as _restore_baseline
-from dvc_repo import rows as _rows
-from dvc_repo import run as _run
+
+from tests.helpers.dvc_repo import DVC, VENV_BIN, make_repo, reproduce
+from tests.helpers.dvc_repo import accuracy_of as _test_accuracy
+from tests.helpers.dvc_repo import git as _git
+from tests.helpers.dvc_repo import params as _params
+from tests.helpers.dvc_repo import restore_baseline as _restore_baseline
+from tests.helpers.dvc_repo import rows as _rows
+from tests.helpers.dvc_repo import run as _run
 
 # Slow tier: every test here runs or changes experiments.
 pytestmark = pytest.mark.slow

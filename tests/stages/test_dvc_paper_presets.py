@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 import yaml
-from commands import run_to_files
-from project_copy import copy_project
-from synthetic import write_synthetic_mnist
 
 from pipeline.core.config import TrackingConfig
 from pipeline.reporting.batches import latest_preset_runs
 from pipeline.reporting.paper import runs_frame, write_paper_report
 from pipeline.tracking.store import Store
+from tests.helpers.commands import run_to_files
+from tests.helpers.project_copy import copy_project
+from tests.helpers.synthetic import write_synthetic_mnist
 
 # Slow tier: dvc repro and dvc exp runs of the paper presets, in miniature.
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 served as a local mirror, with a tiny net, as a DVC user works with it: `dvc repro`, results
 committed with the code, what a change of params or code re-runs, the MLflow Project entry points,
 a folder remote pushed to and pulled from, queued experiments, and a forced re-run that must
-reproduce the committed `dvc.lock` byte for byte. tests/test_dvc_experiments.py runs `dvc exp run
+reproduce the committed `dvc.lock` byte for byte. tests/stages/test_dvc_experiments.py runs `dvc exp run
 -S` (the README's examples), `dvc exp show`, `dvc metrics diff` and `dvc plots diff` in a repo of its own.
 
 The tests share one repo and run in file order: the baseline commit is made once, experiments
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_repo import DVC, RATES, VENV_BIN, make_repo, reproduce
-from dvc_repo import accuracy_of as _test_accuracy
-from dvc_repo import git as _git
-from dvc_repo import params as _params
-from dvc_repo import rows as _rows
-from dvc_repo import run as _run
+
+from tests.helpers.dvc_repo import DVC, RATES, VENV_BIN, make_repo, reproduce
+from tests.helpers.dvc_repo import accuracy_of as _test_accuracy
+from tests.helpers.dvc_repo import git as _git
+from tests.helpers.dvc_repo import params as _params
+from tests.helpers.dvc_repo import rows as _rows
+from tests.helpers.dvc_repo import run as _run
 
 # What a DVC user commits beside the code: small results (`cache: false`). Large ones are cached.
 COMMITTED = [

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from project_copy import copy_project
-from synthetic import write_synthetic_mnist
 
 from pipeline.tracking.tags import TAG_RESUMED_FROM, TAG_ROLE
+from tests.helpers.project_copy import copy_project
+from tests.helpers.synthetic import write_synthetic_mnist
 
 # Slow tier: a dvc repro killed in a train stage, then resumed.
 pytestmark = pytest.mark.slow

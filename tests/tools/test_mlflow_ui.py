@@ -9,18 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from browser import look_at
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
-from team_fixtures import free_port, processes_naming
 
 from pipeline.tools import server, ui
 from pipeline.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, TAG_ROLE
+from tests.helpers.browser import look_at
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
+from tests.helpers.team_fixtures import free_port, processes_naming
 
 # Slow tier: a sweep, then the MLflow UI in headless Chromium.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
 
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from dvc_repo import DVC, make_repo, run
+
+from tests.helpers.dvc_repo import DVC, make_repo, run
 
 pytestmark = pytest.mark.slow
 

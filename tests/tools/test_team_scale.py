@@ -1,5 +1,5 @@
 """Team scale: sweeps into a real PostgreSQL-backed `mlflow server`, on a local Ray cluster, under load,
-with the submitit launcher, and `make run`'s trainings side by side (tests/test_team_server.py: the
+with the submitit launcher, and `make run`'s trainings side by side (tests/tools/test_team_server.py: the
 server crashed, with basic auth). Every server runs on loopback and is stopped at the end."""
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dvc_repo import make_repo, run
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
-from team_fixtures import TrackingServer, ray_cluster, tracking_server
-from team_sweeps import TINY
-from team_sweeps import epoch_points as _epoch_points
-from team_sweeps import every_epoch as _every_epoch
-from team_sweeps import finish as _finish
-from team_sweeps import runs_in as _runs
-from team_sweeps import start_sweep as _sweep
 
 from pipeline.tracking.tags import TAG_FINGERPRINT, TAG_ROLE, TAG_SOURCE, TAG_SWEEP
+from tests.helpers.dvc_repo import make_repo, run
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
+from tests.helpers.team_fixtures import TrackingServer, ray_cluster, tracking_server
+from tests.helpers.team_sweeps import TINY
+from tests.helpers.team_sweeps import epoch_points as _epoch_points
+from tests.helpers.team_sweeps import every_epoch as _every_epoch
+from tests.helpers.team_sweeps import finish as _finish
+from tests.helpers.team_sweeps import runs_in as _runs
+from tests.helpers.team_sweeps import start_sweep as _sweep
 
 # Slow tier: real PostgreSQL + mlflow server, a Ray cluster, sweeps under load (minutes).
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def test_a_submitit_local_sweep_groups_its_jobs_under_one_parent(
 def test_make_run_groups_its_side_by_side_trainings_under_one_parent_on_the_server(
     shared_server: TrackingServer, tmp_path: Path
 ):
-    """As on SQLite (tests/test_parallel_repro.py): `make run` makes the parent first and hands it to
+    """As on SQLite (tests/tools/test_parallel_repro.py): `make run` makes the parent first and hands it to
     every `dvc repro` it starts side by side, so a server's trainings have nothing to converge on."""
     repo = make_repo(tmp_path, {"sweep": {"rates": [0.0, 0.2, 0.5]}, "tracking": {"experiment": "make-run"}})
     run(repo, sys.executable, "-m", "pipeline.tools.repro", tracking_uri=shared_server.url)

@@ -1,7 +1,7 @@
 """The team tracking server (PostgreSQL + `mlflow server`, `python -m pipeline.tools.server`) for real: a
 sweep outlives a crash and restart of the mlflow server, basic auth refuses anonymous requests, and a
 server folder PostgreSQL cannot reach is refused. Each test starts a server of its own on loopback and
-stops it at the end (tests/test_team_scale.py shares one between its sweeps)."""
+stops it at the end (tests/tools/test_team_scale.py shares one between its sweeps)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
-from team_fixtures import ROOT, tracking_server
-from team_sweeps import TINY
-from team_sweeps import epoch_points as _epoch_points
-from team_sweeps import every_epoch as _every_epoch
-from team_sweeps import finish as _finish
-from team_sweeps import runs_in as _runs
-from team_sweeps import start_sweep as _sweep
 
 from pipeline.tracking.tags import TAG_ROLE
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
+from tests.helpers.team_fixtures import ROOT, tracking_server
+from tests.helpers.team_sweeps import TINY
+from tests.helpers.team_sweeps import epoch_points as _epoch_points
+from tests.helpers.team_sweeps import every_epoch as _every_epoch
+from tests.helpers.team_sweeps import finish as _finish
+from tests.helpers.team_sweeps import runs_in as _runs
+from tests.helpers.team_sweeps import start_sweep as _sweep
 
 # Slow tier: real PostgreSQL + mlflow server, one per test.
 pytestmark = pytest.mark.slow

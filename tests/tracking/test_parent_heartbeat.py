@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.core.params import composed_settings
 from pipeline.tracking import reconcile as runs
 from pipeline.tracking.heartbeat import ParentHeartbeat
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import TAG_ROLE
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_beating_parent_is_not_stale_elsewhere_and_a_silent_one_is(mlflow_store, monkeypatch):

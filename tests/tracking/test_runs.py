@@ -67,7 +67,7 @@ def test_reconcile_ends_a_dead_processs_run_failed_and_says_so(tmp_path):
 
     from mlflow import MlflowClient
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("dropout-lab", artifact_location=(tmp_path / "a").as_uri())

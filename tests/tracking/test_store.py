@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from pipeline.tracking.tags import TAG_ROLE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 
 CHILD = """

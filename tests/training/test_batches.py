@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-from training_fixtures import tiny_settings_with
 
 from pipeline.data.processed import ProcessedData
 from pipeline.training.batches import epoch_order
 from pipeline.training.loop import compile_model, fit
+from tests.helpers.training_fixtures import tiny_settings_with
 
 
 def test_the_order_depends_on_seed_and_epoch_only():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-from training_fixtures import tiny_settings_with
 
 from pipeline.training.recipe import build_optimizer
+from tests.helpers.training_fixtures import tiny_settings_with
 
 
 def _steps(optimizer: keras.optimizers.Optimizer, steps: int = 5) -> tuple[np.ndarray, keras.Variable]:

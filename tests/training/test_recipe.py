@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 from pipeline.core.config import load_settings
 from pipeline.core.errors import ConfigError
@@ -18,6 +17,7 @@ from pipeline.core.params import compose_config
 from pipeline.model.mlp import build_model
 from pipeline.training.loop import build_and_fit, compile_model
 from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_epoch
+from tests.helpers.training_fixtures import as_float, make_tiny_data, tiny_settings_with
 
 SGD = ["train.optimizer=sgd", "train.learning_rate=0.1"]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_fixtures import tiny_settings_with
 
 from pipeline.model.mlp import build_model
 from pipeline.training import checkpoint, resume
 from pipeline.training.loop import build_and_fit, compile_model
+from tests.helpers.training_fixtures import tiny_settings_with
 
 
 def _target(folder: Path) -> checkpoint.Target:

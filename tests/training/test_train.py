@@ -23,7 +23,7 @@ from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SW
 from pipeline.train import run_files
 from pipeline.training.loop import build_and_fit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_same_config_and_seed_give_identical_histories(tiny_settings, tiny_data):

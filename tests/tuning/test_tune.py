@@ -14,7 +14,6 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
-from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 from pipeline.core.errors import ConfigError
 from pipeline.tracking.tags import (
@@ -26,8 +25,9 @@ from pipeline.tracking.tags import (
     TAG_TRIAL,
     TAG_TRIAL_STATE,
 )
+from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.hidden_units=[16]", "train.epochs=3", "train.progress=false", "hparams_search=dropout_optuna"]
 GOOD_A = "{model.dropout.rate:0.0,model.dropout.input_rate:0.0,train.learning_rate:0.01}"
 GOOD_B = "{model.dropout.rate:0.2,model.dropout.input_rate:0.0,train.learning_rate:0.005}"
@@ -179,9 +179,8 @@ def test_two_parallel_workers_share_one_study_and_one_parent(synthetic_mnist, tm
 
 
 def test_a_search_refuses_a_key_it_cannot_search(tmp_path):
-    from synthetic import synthetic_settings, write_synthetic_mnist
-
     from pipeline.tuning.space import check_space
+    from tests.helpers.synthetic import synthetic_settings, write_synthetic_mnist
 
     md5s = write_synthetic_mnist(tmp_path / "m")
     settings = synthetic_settings(tmp_path / "m", md5s, "hparams_search=dropout_optuna",

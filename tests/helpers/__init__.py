@@ -1,0 +1,1 @@
+"""What the tests share: synthetic data, fixtures, real servers and repos, the import graph."""
