@@ -56,13 +56,14 @@ def train_tracked(
             source = project_path("data", "processed", f"{data.name}.npz")
             record.log_dataset(data.name, data.fingerprint, sizes, source)
         log_epochs_not_logged(done)
-        target = None
+        target, writers = None, []
         recorders: list[EpochHook] = [record.log_epoch, record.heartbeat]
         if files is not None:
             target = checkpoint.Target(checkpoint.run_folder(run_id), run_id, key, launch.source.value)
-            recorders = [history_writer(files, done), *recorders, record.warm_up_after_first_epoch]
+            writers = [history_writer(files, done)]  # before the recorders: files lead, MLflow follows
+            recorders.append(record.warm_up_after_first_epoch)  # for the model logged at the end
         try:
-            result = build_and_fit(settings, data, [*recorders, *hooks], start.checkpoint, target)
+            result = build_and_fit(settings, data, [*writers, *recorders, *hooks], start.checkpoint, target)
         except KeyboardInterrupt as exc:
             if target is not None:
                 saved = checkpoint.latest(target.folder)
