@@ -1,6 +1,7 @@
 """A git repo holding a copy of this project, on synthetic data served as a local mirror, with a tiny
-net, for the tests that run DVC as a user does (tests/stages/test_dvc_pipeline.py, tests/stages/test_dvc_experiments.py).
-Each of those files makes its own repo and its own baseline `dvc repro`, so the two can run side by side."""
+net, for the tests that run DVC as a user does (tests/stages/test_dvc_pipeline.py and
+test_dvc_experiments.py). Each of those files makes its own repo and its own baseline `dvc repro`,
+so the two can run side by side."""
 
 from __future__ import annotations
 
