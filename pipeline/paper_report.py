@@ -1,7 +1,7 @@
 """The paper's figures and table from the tracking store: `python -m pipeline.paper_report`.
 
 Reads the latest batch of each paper preset (`tracking.*`, or MLFLOW_TRACKING_URI; see
-`pipeline.reporting.batches`) and writes the table and figures into `report.out_dir` (default
+`pipeline.reporting.run_batches`) and writes the table and figures into `report.out_dir` (default
 `reports/paper/`).
 
     MLFLOW_TRACKING_URI=sqlite:///path/to/paper-runs/mlflow.db python -m pipeline.paper_report
@@ -16,8 +16,8 @@ from pipeline.core.config import Settings
 from pipeline.core.paths import project_path
 from pipeline.process.launch import Launch
 from pipeline.process.stage import stage
-from pipeline.reporting.batches import latest_preset_runs
 from pipeline.reporting.paper import runs_frame, write_paper_report
+from pipeline.reporting.run_batches import latest_preset_runs
 
 log = logging.getLogger(__name__)
 

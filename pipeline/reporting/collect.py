@@ -1,7 +1,7 @@
 """Collect training runs for the comparison: the DVC matrix outputs (`metrics/`, `plots/`) of the
 rates in `sweep.rates` (`collect_dvc`), or MLflow runs: a sweep parent's children, every training
 run of an experiment (`collect_mlflow`). Each becomes a `RunResult`, whatever its source. Which
-runs make a batch (a sweep, a preset's DVC batch) is `pipeline.reporting.batches`' job.
+runs make a batch (a sweep, a preset's DVC batch) is `pipeline.reporting.run_batches`' job.
 No TensorFlow import; MLflow only through `pipeline.tracking`.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.core.errors import UserError
 from pipeline.core.matrix import matrix_label
-from pipeline.reporting.batches import newest_sweep
+from pipeline.reporting.run_batches import newest_sweep
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import TAG_ENV_PREFIX
 

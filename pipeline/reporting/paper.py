@@ -5,7 +5,7 @@ The figures take a pandas DataFrame of runs, one row per training run, with the 
 runs (`runs_frame`) or from any table with those columns (tests use synthetic ones). Error is
 `1 - test_accuracy`, in percent; p is the paper's keep probability, `1 - model.dropout.rate`.
 Only finished runs count; a figure's points are the mean over seeds with +- one std as error bars.
-`python -m pipeline.paper_report` draws them from the tracking store (`pipeline.reporting.batches`).
+`python -m pipeline.paper_report` draws them from the tracking store (`pipeline.reporting.run_batches`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from pipeline.evaluation.metrics import mc_error_curve
-from pipeline.reporting.batches import sweep_preset
 from pipeline.reporting.paper import (
     PresetRun,
     comparison_table,
@@ -20,6 +19,7 @@ from pipeline.reporting.paper import (
     runs_frame,
     write_paper_report,
 )
+from pipeline.reporting.run_batches import sweep_preset
 
 
 def _params(rate: float, seed: int, size: int | None = 10000, input_rate: float = 0.2) -> dict[str, str]:

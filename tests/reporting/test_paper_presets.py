@@ -18,14 +18,14 @@ import yaml
 
 from pipeline.core.params import compose_config
 from pipeline.core.paths import CONF_DIR
-from pipeline.reporting.batches import (
+from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
+from pipeline.reporting.run_batches import (
     dvc_batch,
     latest_batch,
     latest_preset_runs,
     newest_per_point,
     sweep_batch,
 )
-from pipeline.reporting.paper import PRESETS, runs_frame, write_paper_report
 from pipeline.tracking.store import TrackedRun
 from pipeline.tracking.tags import TAG_DVC_BASELINE
 from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
@@ -116,7 +116,7 @@ def test_the_dvc_matrix_runs_what_each_preset_means():
 
 
 def test_every_preset_names_itself_in_tracking_preset():
-    """What pipeline.reporting.batches finds a DVC experiment's runs by (they have no sweep parent)."""
+    """What pipeline.reporting.run_batches finds a DVC experiment's runs by (they have no sweep parent)."""
     presets = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
     assert set(PRESETS) <= set(presets)
     assert {p: _composed(f"experiment={p}")["tracking"]["preset"] for p in presets} == {p: p for p in presets}

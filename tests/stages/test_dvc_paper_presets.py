@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from pipeline.core.config import TrackingConfig
-from pipeline.reporting.batches import latest_preset_runs
 from pipeline.reporting.paper import runs_frame, write_paper_report
+from pipeline.reporting.run_batches import latest_preset_runs
 from pipeline.tracking.store import Store
 from tests.helpers.commands import run_to_files
 from tests.helpers.project_copy import copy_project
