@@ -243,11 +243,11 @@ def finding_markdown(
         found = curve_estimates(facts)
         cells = [estimate_cell(found[name], fmt) for name, _, fmt in CURVE_COLUMNS]
         rows.append("| " + " | ".join([label, str(len(facts)), *cells]) + " |")
-    sentences = "".join(f"- {s}\n" for s in effect_sentences(curves, effects, baseline))
-    spread = any(len(facts) > 1 for facts in curves.values())
-    note = "\n± = half-width of the 95% t-interval over seeds.\n" if spread else ""
-    return (
-        f"## Finding\n\n{verdict(curves, baseline)}\n\n{sentences}{chr(10) if sentences else ''}"
-        + "\n".join(rows)
-        + f"\n{note}"
-    )
+    parts = [f"## Finding\n\n{verdict(curves, baseline)}\n"]
+    sentences = effect_sentences(curves, effects, baseline)
+    if sentences:
+        parts.append("".join(f"- {sentence}\n" for sentence in sentences))
+    parts.append("\n".join(rows) + "\n")
+    if any(len(facts) > 1 for facts in curves.values()):
+        parts.append("± = half-width of the 95% t-interval over seeds.\n")
+    return "\n".join(parts)
