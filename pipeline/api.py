@@ -158,12 +158,17 @@ def compare(runs: Mapping[Any, Run] | Sequence[Run]) -> Comparison:
     """Runs side by side, lowest dropout rate first: a table of each one's last epoch, the learning
     curves (loss and accuracy, train and validation) and the report's finding (does it overfit?)."""
     from pipeline.evaluation.plots import learning_curves
-    from pipeline.reporting.finding import finding_markdown
+    from pipeline.reporting.finding import CurveFacts, curve_facts, finding_markdown
     from pipeline.training.loop import final_metrics
 
     listed = list(runs.values()) if isinstance(runs, Mapping) else list(runs)
     listed.sort(key=lambda run: run.settings.model.dropout.rate)
     histories = {run.label: run.history for run in listed}
+    curves: dict[str, list[CurveFacts]] = {}
+    for run in listed:
+        curves.setdefault(run.label, []).append(curve_facts(run.label, run.history))
+    baseline = next((run.label for run in listed if run.settings.model.dropout.rate == 0.0), None)
     table = pd.DataFrame({run.label: final_metrics(run.history) for run in listed}).T
     table.index.name = "dropout"
-    return Comparison(table, learning_curves(histories, "dropout rate"), finding_markdown(histories))
+    finding = finding_markdown(curves, baseline=baseline)
+    return Comparison(table, learning_curves(histories, "dropout rate"), finding)

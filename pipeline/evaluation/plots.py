@@ -33,18 +33,27 @@ def _colours(n: int) -> list[Any]:
 def learning_curves(histories: Mapping[str, pd.DataFrame], legend_title: str | None = None) -> Figure:
     """Train (solid) vs validation (dashed) loss per epoch, one colour per history, one axes.
 
-    The dot marks each history's lowest validation loss: after it, the model fits noise.
+    The dot marks each history's lowest validation loss: after it, the model fits noise. A history
+    of several seeds (a mean, with `loss_min`/`loss_max`, `val_loss_min`/`val_loss_max` columns)
+    is shaded from its lowest to its highest seed, where they differ.
     """
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
+    shaded = False
     for colour, (label, history) in zip(_colours(len(histories)), histories.items(), strict=True):
         ax.plot(history["epoch"], history["loss"], color=colour, label=f"{label}: train")
         ax.plot(history["epoch"], history["val_loss"], color=colour, ls="--", label=f"{label}: validation")
         best = history["val_loss"].idxmin()
         ax.plot(history.loc[best, "epoch"], history.loc[best, "val_loss"], "o", color=colour)
+        for key in ("loss", "val_loss"):
+            low, high = history.get(f"{key}_min"), history.get(f"{key}_max")
+            if low is not None and high is not None and bool((high > low).any()):
+                ax.fill_between(history["epoch"], low, high, color=colour, alpha=0.2, lw=0)
+                shaded = True
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
-    ax.set_title("Learning curves: train (solid) vs validation (dashed); dot = lowest validation loss")
+    title = "Learning curves: train (solid) vs validation (dashed); dot = lowest validation loss"
+    ax.set_title(f"{title}\nmean over seeds, shaded from the lowest to the highest seed" if shaded else title)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(title=legend_title, fontsize="small")
@@ -52,10 +61,11 @@ def learning_curves(histories: Mapping[str, pd.DataFrame], legend_title: str | N
 
 
 def gap_and_accuracy_vs_rate(rows: Sequence[Mapping[str, Any]]) -> Figure:
-    """Left: overfitting gap vs rate; right: train/validation/test accuracy vs rate (± std).
+    """Left: overfitting gap vs rate; right: train/validation/test accuracy vs rate (bars: interval).
 
-    Each row needs `rate`, `train_size` and `<metric>_mean` / `<metric>_std` for `overfit_gap`,
-    `train_accuracy`, `val_accuracy` and `test_accuracy` (std may be None); one line per train size.
+    Each row needs `rate`, `train_size` and `<metric>_mean`, `<metric>_low`, `<metric>_high` for
+    `overfit_gap`, `train_accuracy`, `val_accuracy` and `test_accuracy` (the bounds of its 95% interval
+    over seeds; None for a single run: no bar); one line per train size.
     """
     table = pd.DataFrame(list(rows)).dropna(subset=["overfit_gap_mean"]).sort_values("rate")
     table["size"] = [_size_text(size) for size in table["train_size"]]
@@ -77,11 +87,16 @@ def gap_and_accuracy_vs_rate(rows: Sequence[Mapping[str, Any]]) -> Figure:
     gap_ax.set_title("Overfitting gap (lower = less overfitting)")
     acc_ax.set_ylabel("accuracy")
     acc_ax.set_title("Accuracy (train measured with dropout off)")
+    if table[[f"{metric}_low" for metric in _INTERVAL_METRICS]].notna().to_numpy().any():
+        fig.suptitle("Bars: 95% interval of the mean over seeds", fontsize="small")
     for ax in (gap_ax, acc_ax):
         ax.set_xlabel(RATE_LABEL)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     return fig
+
+
+_INTERVAL_METRICS = ("overfit_gap", "test_accuracy", "val_accuracy", "train_accuracy")
 
 
 def _size_text(size: Any) -> str:
@@ -90,8 +105,9 @@ def _size_text(size: Any) -> str:
 
 
 def _errorbar(ax: Any, part: pd.DataFrame, metric: str, colour: Any, style: str, label: str) -> None:
-    std = part.get(f"{metric}_std")
-    yerr = None if std is None else std.astype(float).fillna(0.0)
+    mean = part[f"{metric}_mean"].astype(float)
+    low, high = part[f"{metric}_low"].astype(float), part[f"{metric}_high"].astype(float)
+    yerr = [(mean - low).fillna(0.0), (high - mean).fillna(0.0)]
     ax.errorbar(part["rate"], part[f"{metric}_mean"], yerr=yerr, color=colour, ls=style, marker="o",
                 capsize=3, label=label)  # fmt: skip
 

@@ -1,8 +1,9 @@
 """The dropout comparison (the `compare` stage and `python -m pipeline.report`): tables and figures.
 
 One table row per dropout rate (and train size, when that varies): train/validation/test accuracy,
-overfitting gap, best epoch, calibration; mean ± std over seeds with the number of runs behind it.
-Runs that crashed, still run or lack a metric are listed as incomplete, never averaged in.
+overfitting gap, best epoch, validation-loss rise, calibration; mean and 95% interval over seeds
+with the number of runs behind it; then each dropout rate against rate 0, paired by seed. Runs that
+crashed, still run or lack a metric are listed as incomplete, never averaged in.
 
 Sources: the DVC outputs (`metrics/`, `plots/`) when run as the `compare` stage (or with
 `report.source=dvc`), MLflow runs otherwise: `report.parent_run_id=<id>` (one sweep),
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,22 @@ from pipeline.evaluation.plots import (
 )
 from pipeline.process.launch import Launch
 from pipeline.reporting.collect import (
-    OPTIONAL,
-    REQUIRED,
     RunResult,
     collect_dvc,
     collect_mlflow,
     latest_sweep,
 )
-from pipeline.reporting.finding import curve_facts, finding_markdown, verdict
+from pipeline.reporting.finding import (
+    PAIRED,
+    RISE,
+    curve_estimates,
+    effect_sentences,
+    estimate_cell,
+    finding_markdown,
+    p_value_text,
+    verdict,
+)
+from pipeline.reporting.stats import INTERVAL, TEST, Estimate
 from pipeline.reporting.summary import Summary, summarize
 from pipeline.tracking import groups
 from pipeline.tracking.store import Store
@@ -50,34 +58,38 @@ from pipeline.tracking.tags import TAG_SWEEP
 
 log = logging.getLogger(__name__)
 
+# The table's columns: (header, format; `pct` = a signed percentage). The runs' absolute rise
+# (val_loss_rise) is in the JSON; the table shows the relative one, as the finding does.
 COLUMNS = {
-    "train_accuracy": ("train acc", 4),
-    "val_accuracy": ("val acc", 4),
-    "test_accuracy": ("test acc", 4),
-    "overfit_gap": ("gap (train - test)", 4),
-    "best_epoch": ("best epoch", 1),
-    "val_loss_rise": ("val loss rise", 4),
-    "test_ece": ("test ECE", 4),
-    "test_nll": ("test NLL", 4),
-    "mc_accuracy": ("MC test acc", 4),
-    "mc_ece": ("MC ECE", 4),
+    "train_accuracy": ("train acc", ".4f"),
+    "val_accuracy": ("val acc", ".4f"),
+    "test_accuracy": ("test acc", ".4f"),
+    "overfit_gap": ("gap (train - test)", ".4f"),
+    "best_epoch": ("best epoch", ".1f"),
+    RISE: ("val loss rise after best", "pct"),
+    "test_ece": ("test ECE", ".4f"),
+    "test_nll": ("test NLL", ".4f"),
+    "mc_accuracy": ("MC test acc", ".4f"),
+    "mc_ece": ("MC ECE", ".4f"),
 }
+MC_COLUMNS = ("mc_accuracy", "mc_ece")
 REPORT_ARTIFACT_DIR = "report"
 FIGURES = {
-    "learning_curves.png": "Learning curves (train solid, validation dashed; mean over seeds)",
-    "gap_vs_rate.png": "Overfitting gap and accuracy against the dropout rate",
+    "learning_curves.png": "Learning curves (train solid, validation dashed; mean over seeds, shaded "
+    "from the lowest to the highest seed)",
+    "gap_vs_rate.png": "Overfitting gap and accuracy against the dropout rate (bars: 95% interval of the "
+    "mean over seeds)",
     "reliability.png": "Reliability diagram (test set, pooled over seeds)",
 }
 
 
-def _cell(mean: float | None, std: float | None, digits: int) -> str:
-    if mean is None:
-        return "—"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def row_estimate(row: dict[str, Any], key: str) -> Estimate:
+    """One metric of a summary row as the `Estimate` it was made from."""
+    return Estimate(row["n"], row[f"{key}_mean"], row[f"{key}_std"], row[f"{key}_low"], row[f"{key}_high"])
 
 
 def markdown_table(summary: Summary) -> str:
-    keys = [*REQUIRED, *(OPTIONAL if summary.has_mc else ())]
+    keys = [key for key in COLUMNS if summary.has_mc or key not in MC_COLUMNS]
     head = ["dropout rate", *(["train size"] if summary.varies_train_size else []), "runs"]
     head += [COLUMNS[key][0] for key in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -86,8 +98,47 @@ def markdown_table(summary: Summary) -> str:
         if summary.varies_train_size:
             cells.append("all" if row["train_size"] is None else str(row["train_size"]))
         cells.append(str(row["n"]))
-        cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], COLUMNS[k][1]) for k in keys]
+        cells += [estimate_cell(row_estimate(row, k), COLUMNS[k][1]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _beyond_spread(found: Estimate, n: int) -> str:
+    if n < 2:
+        return "cannot tell (one seed)"
+    assert found.mean is not None
+    if not found.excludes_zero:
+        return "no"
+    return "yes: lower" if found.mean < 0 else "yes: higher"
+
+
+def paired_table(summary: Summary) -> str:
+    """Each dropout rate minus rate 0, per metric: the difference, its interval, the test, the seeds."""
+    if not summary.effects:
+        why = effect_sentences(summary.curves, [], summary.baseline)
+        return why[0] if why else "Only one dropout rate: nothing to pair."
+    lines = [
+        "| dropout rate | metric | seeds | difference | 95% interval | p | beyond the seed spread? |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for effect in summary.effects:
+        for key, test in effect.tests.items():
+            measure, found = PAIRED[key], test.difference
+            cells = [effect.label.removeprefix("rate "), measure.name, str(test.n)]
+            if found.mean is None:
+                cells += ["no seed in common", "—", "—", "—"]
+            else:
+                interval = "—" if found.low is None or found.high is None else (
+                    f"{measure.text(found.low)} to {measure.text(found.high)}"
+                )  # fmt: skip
+                p = "—" if test.p_value is None else p_value_text(test.p_value)
+                cells += [
+                    f"{measure.text(found.mean)}{measure.unit}",
+                    interval,
+                    p,
+                    _beyond_spread(found, test.n),
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -152,23 +203,88 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def finding_json(summary: Summary) -> dict[str, Any]:
+    """The finding as comparison.json holds it: the verdict, the sentence per dropout rate, and per
+    label the mean, std and interval of each column of the finding's table."""
+    curves = {label: facts for label, facts in summary.curves.items() if facts}
+    rows = []
+    for label, facts in curves.items():
+        row: dict[str, Any] = {"label": label, "runs": len(facts)}
+        for name, found in curve_estimates(facts).items():
+            row |= found.fields(name)
+        rows.append(row)
+    return {
+        "verdict": verdict(curves, summary.baseline) if curves else None,
+        "effects": effect_sentences(curves, summary.effects, summary.baseline),
+        "curves": rows,
+    }
+
+
+def paired_json(summary: Summary) -> list[dict[str, Any]]:
+    """Every dropout rate against rate 0, per metric: the seeds, the difference, its interval, p."""
+    return [
+        {
+            "label": effect.label,
+            "rate": effect.rate,
+            "train_size": effect.train_size,
+            "against": effect.baseline,
+            "metric": key,
+            "seeds": list(test.seeds),
+            "n": test.n,
+            "difference": test.difference.mean,
+            "low": test.difference.low,
+            "high": test.difference.high,
+            "p_value": test.p_value,
+        }
+        for effect in summary.effects
+        for key, test in effect.tests.items()
+    ]
+
+
+def _seeds_line(summary: Summary) -> str:
+    counts = sorted({row["n"] for row in summary.rows})
+    if not counts:
+        return "No run with a dropout rate."
+    seeds = sorted({seed for row in summary.rows for seed in row["seeds"]})
+    runs = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    listed = f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)})" if seeds else ""
+    return f"Complete runs per rate: {runs}{listed}."
+
+
 def write_report(summary: Summary, out_dir: Path, source: str) -> Path:
     """comparison.md, comparison.json, learning_curves.csv and the PNGs into `out_dir`."""
     figures = write_figures(summary, out_dir)
     images = "\n\n".join(f"![{FIGURES[name]}]({name})" for name in figures) or "No complete run to plot."
+    finding = finding_markdown(summary.curves, summary.effects, summary.baseline)
     text = f"""# Dropout comparison
 
-Source: {source}.
+Source: {source}. {_seeds_line(summary)}
 
-{_environment_warning(summary.environment_differences)}{finding_markdown(summary.histories)}
+{_environment_warning(summary.environment_differences)}{finding}
+## Dropout against none, paired by seed
+
+Each dropout rate minus rate 0 (of the same train size), on the seeds both ran: one seed gives both
+nets the same initial weights and batch order, so each seed's difference is what dropout changed.
+Test accuracy and the validation-loss rise differ in percentage points. Beyond the seed spread =
+the 95% interval of the mean difference excludes 0; one seed gives no interval and no test.
+
+- interval: {INTERVAL}; here n seeds' differences
+- p: {TEST}; not corrected for the number of comparisons
+
+{paired_table(summary)}
+
 ## Every rate at its last epoch
 
 The dropout rate is the probability of DROPPING a unit (Keras' convention; the paper's p = 1 - rate is
-the probability of keeping it). Each row: mean ± sample std over seeds, `runs` = complete runs behind
-it. Train accuracy is measured with dropout off on the whole training split; the gap is train minus
-test accuracy; best epoch = epoch of lowest validation loss, and val loss rise = how far it climbed after.
-ECE = expected calibration error (confidence vs accuracy, test set), NLL = test negative log-likelihood.
-MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dropout or MC is off).
+the probability of keeping it). Each cell: the mean over seeds ± the half-width of its 95% interval
+(one run: its value alone); `runs` = complete runs behind it. Train accuracy is measured with
+dropout off on the whole training split; the gap is train minus test accuracy; best epoch = epoch
+of lowest validation loss, and val loss rise = how far it climbed after, relative to its lowest.
+ECE = expected calibration error (confidence vs accuracy, test set), NLL = test negative
+log-likelihood. MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dropout
+or MC is off).
+
+- interval: {INTERVAL}
 
 {markdown_table(summary)}
 
@@ -188,15 +304,12 @@ MC = Monte-Carlo dropout (mean of stochastic passes; — where a model has no dr
         for r in summary.incomplete
     ]  # fmt: skip
     rows = [{k: _json_safe(v) for k, v in row.items()} for row in summary.rows]
-    facts = [curve_facts(label, history) for label, history in summary.histories.items()]
-    finding = {
-        "verdict": verdict(facts) if facts else None,
-        "curves": [asdict(f) | {"rise": f.rise} for f in facts],
-    }
+    statistics = {"interval": INTERVAL, "test": TEST, "curves": FIGURES["learning_curves.png"]}
     write_json_atomic(
         out_dir / "comparison.json",
-        {"source": source, "finding": finding, "rows": rows, "incomplete": incomplete},
-    )
+        {"source": source, "statistics": statistics, "finding": finding_json(summary),
+         "paired": paired_json(summary), "rows": rows, "incomplete": incomplete},
+    )  # fmt: skip
     curves = learning_curves_table(summary.histories)
     write_text_atomic(out_dir / "learning_curves.csv", curves.to_csv(index=False, float_format="%.6f"))
     return report

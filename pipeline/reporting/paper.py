@@ -4,8 +4,10 @@ The figures take a pandas DataFrame of runs, one row per training run, with the 
 `RUN_COLUMNS` (plus `mc_curve_error.<k>` columns for Fig. 11), so they can be drawn from MLflow
 runs (`runs_frame`) or from any table with those columns (tests use synthetic ones). Error is
 `1 - test_accuracy`, in percent; p is the paper's keep probability, `1 - model.dropout.rate`.
-Only finished runs count; a figure's points are the mean over seeds with +- one std as error bars.
-`python -m pipeline.paper_report` draws them from the tracking store (`pipeline.reporting.run_batches`).
+Only finished runs count; a figure's points are the mean over seeds with the 95% interval of the
+mean as error bars, and Fig. 10 pairs dropout with no dropout by seed at each size, as the
+comparison does (`reporting.stats`). `python -m pipeline.paper_report` draws them from the
+tracking store (`pipeline.reporting.run_batches`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.core.atomic import write_text_atomic
+from pipeline.reporting.finding import p_text
+from pipeline.reporting.stats import estimate, paired
 
 PRESETS = ("paper_table2", "paper_rates", "paper_sizes")
 RUN_COLUMNS = (
@@ -101,22 +105,32 @@ def _finished(runs: pd.DataFrame, preset: str) -> pd.DataFrame:
     return part
 
 
-def _mean_std(part: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean, std (0 for a single seed) and count of the test error per group."""
-    grouped = part.groupby(by, dropna=False)["test_error"]
-    table = grouped.agg(["mean", "std", "count"]).reset_index()
-    table["std"] = table["std"].fillna(0.0)
-    return table
+def _mean_interval(part: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean, half-width of the 95% interval (0 for a single seed: no interval) and count of the
+    test error per group."""
+    rows = []
+    for key, group in part.groupby(by, dropna=False):
+        found = estimate(group["test_error"].astype(float))
+        keys = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, keys, strict=True)), "mean": found.mean,
+                     "half": found.half_width or 0.0, "count": found.n})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*by, "mean", "half", "count"])
+
+
+def _recipe(part: pd.DataFrame) -> pd.DataFrame:
+    """`part` with a `recipe` column: dropout (any hidden or input dropout) or standard."""
+    dropout = (part["rate"] > 0) | (part["input_rate"] > 0)
+    return part.assign(recipe=np.where(dropout, "dropout", "standard"))
 
 
 def error_vs_keep_probability(runs: pd.DataFrame) -> Figure:
-    """Fig. 9: test error against the hidden units' keep probability p, mean +- std over seeds."""
-    table = _mean_std(_finished(runs, "paper_rates"), ["rate"])
+    """Fig. 9: test error against the hidden units' keep probability p, mean and 95% interval over seeds."""
+    table = _mean_interval(_finished(runs, "paper_rates"), ["rate"])
     table["p"] = 1.0 - table["rate"]
     table = table.sort_values("p")
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.errorbar(table["p"], table["mean"], yerr=table["std"], marker="o", capsize=3, label="ours")
+    ax.errorbar(table["p"], table["mean"], yerr=table["half"], marker="o", capsize=3, label="ours")
     ax.axvspan(0.4, 0.8, color="grey", alpha=0.12, label="paper: flat for 0.4 <= p <= 0.8")
     ax.set_xlabel("p = probability of RETAINING a hidden unit (1 - dropout rate)")
     ax.set_ylabel("test error (%)")
@@ -128,15 +142,13 @@ def error_vs_keep_probability(runs: pd.DataFrame) -> Figure:
 
 def error_vs_train_size(runs: pd.DataFrame) -> Figure:
     """Fig. 10: test error against training-set size, dropout against no dropout (log x)."""
-    part = _finished(runs, "paper_sizes")
-    part["recipe"] = np.where((part["rate"] > 0) | (part["input_rate"] > 0), "dropout", "standard")
-    table = _mean_std(part, ["recipe", "train_size"])
+    table = _mean_interval(_recipe(_finished(runs, "paper_sizes")), ["recipe", "train_size"])
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for recipe, style in (("standard", "s--"), ("dropout", "o-")):
         line = table[table["recipe"] == recipe].sort_values("train_size")
         if not line.empty:
-            ax.errorbar(line["train_size"], line["mean"], yerr=line["std"], fmt=style, capsize=3,
+            ax.errorbar(line["train_size"], line["mean"], yerr=line["half"], fmt=style, capsize=3,
                         label=f"{'with' if recipe == 'dropout' else 'without'} dropout")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("training-set size (images)")
@@ -154,11 +166,11 @@ def mc_error_vs_k(runs: pd.DataFrame, preset: str = "paper_table2") -> Figure:
     if part.empty or not columns:
         raise ValueError(f"no finished {preset} run with an MC curve (eval.mc_curve) to draw Fig. 11 from")
     ks = [_k(c) for c in columns]
-    curve = 100.0 * part[columns].astype(float)
+    curve = [estimate(100.0 * part[column].dropna().astype(float)) for column in columns]
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.errorbar(ks, curve.mean(), yerr=curve.std().fillna(0.0), marker="o", capsize=3,
-                label="Monte-Carlo model averaging (k dropout nets)")  # fmt: skip
+    ax.errorbar(ks, [c.mean for c in curve], yerr=[c.half_width or 0.0 for c in curve], marker="o",
+                capsize=3, label="Monte-Carlo model averaging (k dropout nets)")  # fmt: skip
     scaling = part["test_error"]
     ax.axhline(scaling.mean(), color="black", ls="--", label=f"weight scaling ({scaling.mean():.2f}%)")
     ax.set_xscale("log")
@@ -173,7 +185,7 @@ def mc_error_vs_k(runs: pd.DataFrame, preset: str = "paper_table2") -> Figure:
 def _seeds_text(table: pd.DataFrame) -> str:
     low, high = int(table["count"].min()), int(table["count"].max())
     seeds = str(low) if low == high else f"{low}-{high}"
-    return f"mean ± std over {seeds} seed(s)"
+    return f"mean and 95% interval over {seeds} seed(s)"
 
 
 def comparison_table(runs: pd.DataFrame, seconds: Mapping[str, float | None]) -> str:
@@ -230,26 +242,45 @@ def _duration(seconds: float | None) -> str:
 
 
 def _rates_summary(runs: pd.DataFrame) -> str:
-    table = _mean_std(_finished(runs, "paper_rates"), ["rate"])
+    table = _mean_interval(_finished(runs, "paper_rates"), ["rate"])
     if table.empty:
         return _absent(runs, "paper_rates")
-    cells = [f"p={1 - r:.1f}: {m:.2f}±{s:.2f}" for r, m, s in table.sort_values("rate", ascending=False)[
-        ["rate", "mean", "std"]].itertuples(index=False)]  # fmt: skip
-    return "; ".join(cells) + " (%)"
+    cells = [f"p={1 - r:.1f}: {m:.2f}±{h:.2f}" for r, m, h in table.sort_values("rate", ascending=False)[
+        ["rate", "mean", "half"]].itertuples(index=False)]  # fmt: skip
+    return "; ".join(cells) + " (%, mean ± 95% interval)"
+
+
+def _error_text(errors: pd.Series) -> str:
+    """`mean±half-width` of the 95% interval; the mean alone for one seed; `-` for none."""
+    found = estimate(errors.astype(float))
+    if found.mean is None:
+        return "-"
+    return f"{found.mean:.2f}" if found.half_width is None else f"{found.mean:.2f}±{found.half_width:.2f}"
+
+
+def _by_seed(part: pd.DataFrame) -> dict[int, float]:
+    return {int(seed): float(error) for seed, error in part.groupby("seed")["test_error"].mean().items()}
 
 
 def _sizes_summary(runs: pd.DataFrame) -> str:
     part = _finished(runs, "paper_sizes")
     if part.empty:
         return _absent(runs, "paper_sizes")
-    part["recipe"] = np.where((part["rate"] > 0) | (part["input_rate"] > 0), "dropout", "standard")
-    table = _mean_std(part, ["train_size", "recipe"]).pivot(index="train_size", columns="recipe")
+    part = _recipe(part)
     cells = []
-    for size, row in table.iterrows():
-        pair = [f"{row[('mean', r)]:.2f}±{row[('std', r)]:.2f}" if ("mean", r) in row.index and
-                not pd.isna(row[("mean", r)]) else "-" for r in ("standard", "dropout")]  # fmt: skip
-        cells.append(f"{int(size)}: {pair[0]} vs {pair[1]}")
-    return "; ".join(cells) + " (% without vs with dropout)"
+    for size, at_size in part.groupby("train_size"):
+        standard, dropout = (at_size[at_size["recipe"] == recipe] for recipe in ("standard", "dropout"))
+        cell = f"{int(size)}: {_error_text(standard['test_error'])} vs {_error_text(dropout['test_error'])}"
+        test = paired(_by_seed(dropout), _by_seed(standard))
+        found = test.difference
+        if found.mean is not None and found.low is not None and found.high is not None:
+            p = "no test" if test.p_value is None else p_text(test.p_value)
+            cell += f" (paired {found.mean:+.2f} [{found.low:+.2f}, {found.high:+.2f}], {p})"
+        cells.append(cell)
+    return "; ".join(cells) + (
+        " (% without vs with dropout, mean ± 95% interval; paired: with minus without on the same "
+        "seeds, its 95% interval and paired t-test)"
+    )
 
 
 def _mc_summary(runs: pd.DataFrame) -> str:

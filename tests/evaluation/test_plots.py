@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.colors import to_hex
 from matplotlib.image import imread
 
@@ -29,11 +30,13 @@ def _history(offset: float) -> pd.DataFrame:
     )
 
 
-def _row(rate: float, gap: float, size: int | None = None) -> dict:
+def _row(rate: float, gap: float, size: int | None = None, half: float | None = 0.01) -> dict:
+    """A summary row: each metric's mean and the bounds of its interval (None: one run, no interval)."""
     row = {"rate": rate, "train_size": size}
     for key, value in [("overfit_gap", gap), ("train_accuracy", 0.99), ("val_accuracy", 0.97),
                        ("test_accuracy", 0.99 - gap)]:  # fmt: skip
-        row[f"{key}_mean"], row[f"{key}_std"] = value, 0.01
+        row[f"{key}_mean"] = value
+        row[f"{key}_low"], row[f"{key}_high"] = (None, None) if half is None else (value - half, value + half)
     return row
 
 
@@ -54,6 +57,29 @@ def test_learning_curves_mark_the_lowest_validation_loss():
     ax = learning_curves({"only": _history(0.0)}).axes[0]
     markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
     assert [(x[0], y[0]) for x, y in (m.get_data() for m in markers)] == [(3, 0.5)]
+
+
+def test_learning_curves_of_several_seeds_are_shaded_from_the_lowest_to_the_highest():
+    history = _history(0.0).assign(val_loss_min=lambda h: h["val_loss"] - 0.05,
+                                   val_loss_max=lambda h: h["val_loss"] + 0.1)  # fmt: skip
+    history = history.assign(loss_min=history["loss"], loss_max=history["loss"])  # no spread: no band
+    ax = learning_curves({"rate 0": history}).axes[0]
+    [band] = ax.collections
+    corners = band.get_paths()[0].vertices
+    assert corners[:, 1].min() == pytest.approx(0.45) and corners[:, 1].max() == pytest.approx(1.0)
+    assert "lowest to the highest seed" in ax.get_title()
+    single = learning_curves({"rate 0": _history(0.0)}).axes[0]
+    assert not single.collections and "seed" not in single.get_title()
+
+
+def test_gap_and_accuracy_bars_are_the_interval_and_absent_for_one_run():
+    fig = gap_and_accuracy_vs_rate([_row(0.0, 0.03, half=0.004), _row(0.5, 0.01, half=0.002)])
+    bars = fig.axes[0].containers[0].lines[2][0].get_segments()  # the gap's error bars
+    assert [tuple(np.round(seg[:, 1], 6)) for seg in bars] == [(0.026, 0.034), (0.008, 0.012)]
+    assert "95% interval" in fig.get_suptitle()
+    single = gap_and_accuracy_vs_rate([_row(0.0, 0.03, half=None), _row(0.5, 0.01, half=None)])
+    assert all(np.ptp(seg[:, 1]) == 0 for seg in single.axes[0].containers[0].lines[2][0].get_segments())
+    assert not single.get_suptitle()
 
 
 def test_gap_and_accuracy_vs_rate_say_what_the_rate_is():

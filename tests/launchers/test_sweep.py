@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from scipy import stats as scipy_stats
 
 from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
 from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
@@ -26,11 +28,13 @@ def _multirun(root: Path, uri: str, *overrides: str) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
-def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: SyntheticMnist, tmp_path):
+def test_a_sweep_over_rates_and_seeds_makes_one_parent_and_reports_intervals_and_pairs(
+    synthetic_mnist: SyntheticMnist, tmp_path
+):
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
-    done = _multirun(root, uri, "model.dropout.rate=0,0.5", *overrides)
+    done = _multirun(root, uri, "model.dropout.rate=0,0.5", "train.seed=1,2", *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr  # jobs ran in other processes
@@ -42,16 +46,41 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     assert len(parents) == 1
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(runs) == 3 and len(children) == 2
-    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    assert len(runs) == 5 and len(children) == 4
+    assert sorted((r.data.params["model.dropout.rate"], r.data.params["train.seed"]) for r in children) == [
+        ("0.0", "1"), ("0.0", "2"), ("0.5", "1"), ("0.5", "2")
+    ]  # fmt: skip
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert "model.dropout.rate=0,0.5" in parent.data.params["sweep.overrides"]
     sweep_id = parent.data.tags[TAG_SWEEP]
     assert {r.data.tags[TAG_SWEEP] for r in children} == {sweep_id}
     # Each child was evaluated inside its own run, and the report went to the parent.
     assert all("test_accuracy" in r.data.metrics for r in children)
-    report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
-    assert "report/comparison.md" in report
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/comparison.md", "report/comparison.json"} <= logged
+
+    # The report: per rate a mean and interval over the 2 seeds; rate 0.5 paired with rate 0 by seed.
+    out = root / "reports" / f"sweep_{sweep_id}"
+    saved = json.loads((out / "comparison.json").read_text())
+    for row in saved["rows"]:
+        assert (row["n"], row["seeds"]) == (2, [1, 2])
+        assert row["test_nll_low"] < row["test_nll_mean"] < row["test_nll_high"]
+    nll = {(r.data.params["model.dropout.rate"], r.data.params["train.seed"]): r.data.metrics["test_nll"]
+           for r in children}  # fmt: skip
+    expected = scipy_stats.ttest_rel(
+        [nll[("0.5", "1")], nll[("0.5", "2")]], [nll[("0.0", "1")], nll[("0.0", "2")]]
+    )
+    [pair] = [p for p in saved["paired"] if p["metric"] == "test_nll"]
+    assert (pair["rate"], pair["seeds"], pair["n"]) == (0.5, [1, 2], 2)
+    assert pair["p_value"] == pytest.approx(expected.pvalue)
+    assert (pair["low"], pair["high"]) == (
+        pytest.approx(expected.confidence_interval(0.95).low),
+        pytest.approx(expected.confidence_interval(0.95).high),
+    )
+    text = (out / "comparison.md").read_text()
+    assert "Complete runs per rate: 2 (seeds 1, 2)." in text
+    assert "rate 0.5 against rate 0, paired on 2 seeds (1, 2):" in text
+    assert "| 0.5 | test NLL | 2 |" in text and "nan" not in text.lower()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from pipeline.evaluation.metrics import mc_error_curve
 from pipeline.reporting.paper import (
@@ -138,9 +139,16 @@ def test_the_table_puts_paper_and_ours_side_by_side_with_counts_and_times(runs):
         "images, 1 seed(s)) | 1/1 | 30 min |"
     ) in row
     rates = next(line for line in table.splitlines() if line.startswith("| Fig. 9"))
-    assert "p=1.0: 2.80±0.10" in rates and "| 9/10 | 10 min |" in rates
+    # Seeds 1..3 are 0.1 points apart: std 0.1, 95% interval half-width t(0.975, 2) * 0.1 / sqrt(3).
+    assert f"p=1.0: 2.80±{scipy_stats.t.ppf(0.975, 2) * 0.1 / np.sqrt(3):.2f}" in rates
+    assert "| 9/10 | 10 min |" in rates
     sizes = next(line for line in table.splitlines() if line.startswith("| Fig. 10"))
-    assert "100: 18.50±0.71 vs 10.00±0.00" in sizes and "not finished" in sizes
+    # Without dropout 19% and 18% (seeds 1, 2), with it 10% on both: paired by seed, -9 and -8.
+    half = scipy_stats.t.ppf(0.975, 1) * np.std([19.0, 18.0], ddof=1) / np.sqrt(2)
+    p = scipy_stats.ttest_rel([10.0, 10.0], [19.0, 18.0]).pvalue
+    interval = f"[{-8.5 - half:+.2f}, {-8.5 + half:+.2f}]"
+    assert f"100: 18.50±{half:.2f} vs 10.00±0.00 (paired -8.50 {interval}, p = {p:.2f})" in sizes
+    assert "not finished" in sizes
     assert "k=10: 1.30" in table and "weight scaling 1.20" in table
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from matplotlib.image import imread
 from mlflow import MlflowClient
+from scipy import stats as scipy_stats
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import UserError
@@ -108,6 +109,11 @@ def test_mlflow_sweep_gives_one_row_per_rate_with_counts_and_mean_std(store, tra
     rate0 = summary.rows[0]
     assert rate0["test_accuracy_mean"] == pytest.approx(0.91)
     assert rate0["test_accuracy_std"] == pytest.approx(np.std([0.90, 0.92], ddof=1))
+    interval = scipy_stats.ttest_1samp([0.90, 0.92], 0.0).confidence_interval(0.95)
+    assert (rate0["test_accuracy_low"], rate0["test_accuracy_high"]) == (
+        pytest.approx(interval.low),
+        pytest.approx(interval.high),
+    )
     assert rate0["overfit_gap_mean"] == pytest.approx(np.mean([0.10, 0.07]))
     assert rate0["val_accuracy_mean"] == pytest.approx(0.84)  # final epoch of the history
     assert rate0["seeds"] == [1, 2]
@@ -133,7 +139,8 @@ def test_build_report_writes_files_and_logs_them_to_the_parent(store, tmp_path):
 
     text = report.read_text()
     assert "probability of DROPPING a unit" in text
-    assert "| 0 | 2 | 0.9950 ± 0.0071 |" in text  # rate, runs, train accuracy mean ± std
+    half = scipy_stats.t.ppf(0.975, 1) * np.std([1.00, 0.99], ddof=1) / np.sqrt(2)
+    assert f"| 0 | 2 | 0.9950 ± {half:.4f} |" in text  # rate, runs, train accuracy mean ± half-width
     assert f"| {failed} | 0.5 | 3 | FAILED |" in text
     for name in ["learning_curves.png", "gap_vs_rate.png", "reliability.png"]:
         assert f"]({name})" in text
@@ -145,6 +152,14 @@ def test_build_report_writes_files_and_logs_them_to_the_parent(store, tmp_path):
     assert {"report/comparison.md", "report/comparison.json", "report/learning_curves.png"} <= logged
     saved = json.loads((out / "comparison.json").read_text())
     assert [row["n"] for row in saved["rows"]] == [2, 2]
+    # Rate 0.5 against rate 0 on seeds 1 and 2: test accuracy +0.05 and +0.04, paired.
+    accuracy = next(p for p in saved["paired"] if p["metric"] == "test_accuracy")
+    assert (accuracy["rate"], accuracy["seeds"], accuracy["difference"]) == (
+        0.5,
+        [1, 2],
+        pytest.approx(0.045),
+    )
+    assert accuracy["p_value"] == pytest.approx(scipy_stats.ttest_rel([0.95, 0.96], [0.90, 0.92]).pvalue)
     assert saved["incomplete"][0]["status"] == "FAILED"
 
 
@@ -275,3 +290,81 @@ def test_runs_from_different_environments_get_a_warning_naming_what_differs(stor
         "different environments"
         not in build_report(_settings(f"report.out_dir={tmp_path / 'b'}"), parent).read_text()
     )
+
+
+# ---------------------------------------------------------------- seeds: intervals and pairs
+
+
+def _seeded(rate: float, seed: int, test_acc: float, rise: float, nll: float = 0.1) -> RunResult:
+    """A complete run whose validation loss bottoms at 0.1 in epoch 2 and ends `rise` above it."""
+    history = pd.DataFrame(
+        {"epoch": [1, 2, 3], "loss": [0.5, 0.3, 0.2], "accuracy": [0.9, 0.95, 0.97],
+         "val_loss": [0.2, 0.1, 0.1 * (1 + rise)], "val_accuracy": [0.9, 0.93, 0.93]}
+    )  # fmt: skip
+    metrics = {**_eval_metrics(test_acc, 0.99), "test_nll": nll, "val_accuracy": 0.93}
+    return RunResult(f"r{rate}-s{seed}", rate, seed, None, "FINISHED", metrics, history)
+
+
+def test_three_seeds_give_intervals_and_each_rate_is_paired_with_rate_0_by_seed(tmp_path):
+    # Rate 0.5: the rise falls on every seed, accuracy falls on every seed; rate 0.2: accuracy noise.
+    none = {1: (0.979, 0.55), 2: (0.978, 0.60), 3: (0.980, 0.52)}
+    results = [_seeded(0.0, s, acc, rise) for s, (acc, rise) in none.items()]
+    results += [_seeded(0.5, s, acc - 0.006 + 0.0002 * s, 0.03 * s) for s, (acc, _) in none.items()]
+    results += [_seeded(0.2, s, acc + [0.001, -0.002, 0.0005][s - 1], 0.2) for s, (acc, _) in none.items()]
+    report = write_report(summarize(results), tmp_path, "constructed")
+    text, saved = report.read_text(), json.loads((tmp_path / "comparison.json").read_text())
+
+    pairs = {(p["rate"], p["metric"]): p for p in saved["paired"]}
+    accuracy = pairs[(0.5, "test_accuracy")]
+    expected = scipy_stats.ttest_rel([0.9732, 0.9724, 0.9746], [0.979, 0.978, 0.980])
+    assert accuracy["seeds"] == [1, 2, 3] and accuracy["n"] == 3
+    assert accuracy["p_value"] == pytest.approx(expected.pvalue)
+    assert (accuracy["low"], accuracy["high"]) == (
+        pytest.approx(expected.confidence_interval(0.95).low),
+        pytest.approx(expected.confidence_interval(0.95).high),
+    )
+    assert accuracy["high"] < 0  # found, with its sign: dropout 0.5 costs accuracy
+    assert pairs[(0.5, "val_loss_rise_rel")]["high"] < 0  # and overfits less
+    noise = pairs[(0.2, "test_accuracy")]
+    assert noise["low"] < 0 < noise["high"]  # inside the seed spread
+
+    assert "| 0.5 | test accuracy | 3 | -0.56 points |" in text and "| yes: lower |" in text
+    assert "| 0.2 | test accuracy | 3 | -0.02 points |" in text
+    assert "In short: less overfitting, at a cost in test accuracy." in text
+    assert "test accuracy not distinguishable from rate 0's" in text
+    row = next(r for r in saved["rows"] if r["rate"] == 0.0)
+    assert row["n"] == 3 and row["test_accuracy_low"] < 0.979 < row["test_accuracy_high"]
+    assert saved["finding"]["curves"][0]["rise_mean"] == pytest.approx(np.mean([0.55, 0.60, 0.52]))
+    assert "nan" not in text.lower() and "NaN" not in (tmp_path / "comparison.json").read_text()
+
+
+def test_one_seed_per_rate_reports_differences_without_intervals_or_nans(tmp_path):
+    results = [_seeded(0.0, 42, 0.9766, 0.52), _seeded(0.5, 42, 0.9726, 0.0)]
+    summary = summarize(results)
+    report = write_report(summary, tmp_path, "one seed")
+    text, raw = report.read_text(), (tmp_path / "comparison.json").read_text()
+    assert "| 0.5 | test accuracy | 1 | -0.40 points | — | — | cannot tell (one seed) |" in text
+    assert "One seed gives no interval and no test" in text
+    assert "| 0.5 | 1 | 0.9900 | 0.9300 | 0.9726 |" in markdown_table(summary)
+    assert "±" not in markdown_table(summary)
+    assert "nan" not in text.lower() and "NaN" not in raw
+    accuracy = next(p for p in json.loads(raw)["paired"] if p["metric"] == "test_accuracy")
+    assert (accuracy["n"], accuracy["low"], accuracy["high"], accuracy["p_value"]) == (1, None, None, None)
+
+
+def test_a_rate_without_a_rate_0_partner_is_said_to_have_none(tmp_path):
+    results = [_seeded(0.0, 1, 0.979, 0.5), _seeded(0.0, 2, 0.978, 0.6), _seeded(0.5, 3, 0.973, 0.0)]
+    text = write_report(summarize(results), tmp_path, "unpaired").read_text()
+    assert "- rate 0.5: no seed in common with rate 0, so no paired comparison." in text
+    assert "| 0.5 | test accuracy | 0 | no seed in common | — | — | — |" in text
+
+    only_dropout = [_seeded(0.2, 1, 0.979, 0.3), _seeded(0.5, 1, 0.973, 0.0)]
+    text = write_report(summarize(only_dropout), tmp_path / "b", "no rate 0").read_text()
+    assert "No run without dropout (rate 0) here, so no paired comparison of dropout against none." in text
+
+
+def test_learning_curves_keep_the_range_over_seeds_for_the_band():
+    mean = mean_history([_history(0.0), _history(0.5), _history(0.2)])
+    assert mean["loss"].tolist() == pytest.approx([0.8, 0.4, (0.2 + 0.7 + 0.4) / 3])
+    assert mean["loss_min"].tolist() == pytest.approx([0.8, 0.4, 0.2])
+    assert mean["loss_max"].tolist() == pytest.approx([0.8, 0.4, 0.7])
