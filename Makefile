@@ -56,9 +56,10 @@ lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml; export it
 	$(UV) lock
 	$(UV) export --frozen --no-emit-project --format requirements-txt --quiet -o requirements.lock.txt
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check, and the type checker (mypy) over pipeline/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install  ## ruff: fix what it can, then format
 	$(VENV)/bin/ruff check --fix .

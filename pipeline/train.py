@@ -131,7 +131,7 @@ def train_tracked(
     with active_run.training_run(settings, launch, tags, resume_run_id=start.run_id) as run_id:
         target = checkpoint.Target(checkpoint.run_folder(run_id), run_id, key, launch.source.value)
         done = start.checkpoint.history if start.checkpoint else []
-        if done:
+        if start.checkpoint and done:
             log.info("run %s: resuming after epoch %d from %s", run_id, len(done), start.checkpoint.folder)
         if start.run_id is None:  # a resumed run has its dataset already
             sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from pipeline.core.errors import UserError
 
@@ -325,7 +326,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     if not error["loc"]:  # a rule over several keys (Settings' validator): its message names them
         cause = error.get("ctx", {}).get("error")
         return f"  {cause if cause is not None else error['msg']}"
@@ -347,7 +348,7 @@ def load_settings(
     outside `sweep.rates`. Without it the matrix item simply becomes the rate."""
     if isinstance(cfg, DictConfig):
         # Hydra's own node is not ours to validate, and may not resolve outside a job.
-        cfg = {key: OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
+        cfg = {str(key): OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
         plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
     else:
         plain = {key: value for key, value in cfg.items() if key != "hydra"}

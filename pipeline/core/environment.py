@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def describe(lock_file: Path = LOCK_FILE) -> dict[str, str]:
     }
 
 
-def differences(environments: list[dict[str, str]]) -> dict[str, list[str]]:
+def differences(environments: Sequence[Mapping[str, str]]) -> dict[str, list[str]]:
     """The keys whose values differ between environments, with every value seen (in order)."""
     keys = sorted({key for env in environments for key in env})
     seen = {key: list(dict.fromkeys(env.get(key, "(none)") for env in environments)) for key in keys}

@@ -29,7 +29,7 @@ def _hydra_on_conf_dir() -> Iterator[None]:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             yield
     finally:
-        if app is not None:
+        if isinstance(app, GlobalHydra):
             GlobalHydra.set_instance(app)
 
 

@@ -110,19 +110,18 @@ class MlflowSweepCallback(Callback):
         return {**self.__dict__, "heartbeat": None, "search": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.settings = _or_exit("validating the sweep's config", lambda: load_settings(config))
+        self.settings = settings = _or_exit("validating the sweep's config", lambda: load_settings(config))
         sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
         # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
         interrupts.install()
-        store = _or_exit("opening the MLflow store", lambda: Store.open(self.settings.tracking))
-        _or_exit("reconciling the MLflow store", lambda: runs.reconcile(self.settings.tracking))
+        store = _or_exit("opening the MLflow store", lambda: Store.open(settings.tracking))
+        _or_exit("reconciling the MLflow store", lambda: runs.reconcile(settings.tracking))
         where = runs.identity_tags()
         if self.settings.search is not None:
             from pipeline.tuning.search import open_search
 
-            settings = self.settings
             opened = _or_exit("opening the search", lambda: open_search(settings, source.value, overrides))
             self.search = opened
             self.parent_run_id = self.search.parent_run_id
@@ -130,13 +129,13 @@ class MlflowSweepCallback(Callback):
             self.parent_run_id = _or_exit(
                 "creating the sweep's parent run",
                 lambda: groups.start_sweep(
-                    store, self.settings.tracking.experiment, sweep_id, overrides, source.value, where
+                    store, settings.tracking.experiment, sweep_id, overrides, source.value, where
                 ),
             )
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
         os.environ[PROGRESS_ENV] = f"{time.time():.3f} {count_jobs(config) or 0}"
         parent = self.parent_run_id
-        self.heartbeat = ParentHeartbeat(store, parent, self.settings.tracking.stale_after_s).start()
+        self.heartbeat = ParentHeartbeat(store, parent, settings.tracking.stale_after_s).start()
         atexit.register(lambda: groups.abandon_sweep(store, parent, interrupts.received()))
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
 
@@ -164,7 +163,8 @@ class MlflowSweepCallback(Callback):
                 self.heartbeat.stop()
 
     def _end_parent(self) -> None:
-        assert self.settings is not None and self.parent_run_id is not None
+        settings, parent = self.settings, self.parent_run_id
+        assert settings is not None and parent is not None
         if self.search is not None:
             from pipeline.tuning.search import finish
 
@@ -173,9 +173,9 @@ class MlflowSweepCallback(Callback):
             return
         from pipeline.reporting.comparison import build_report
 
-        store = Store.open(self.settings.tracking)
+        store = Store.open(settings.tracking)
         try:
-            _or_exit("the sweep's report", lambda: build_report(self.settings, self.parent_run_id))
+            _or_exit("the sweep's report", lambda: build_report(settings, parent))
         finally:
-            status = groups.end_group(store, self.parent_run_id)
+            status = groups.end_group(store, parent)
             log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)

@@ -100,7 +100,7 @@ def repro(name: str, force: bool) -> Stage:
 
 def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
     """Run the stages' `dvc repro`s, at most `jobs` at once; a failure stops the others."""
-    waiting, running = list(stages), []
+    waiting, running = list(stages), list[Stage]()
     retries = {stage.name: 0 for stage in stages}
     try:
         while waiting or running:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pipeline.core.config import Settings, flatten
 from pipeline.core.launch import Launch
@@ -31,6 +32,9 @@ from pipeline.tracking.tags import (
     WHERE_TAGS,
     git_tags,
 )
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
 
 # How a run is continued, not what it is: never a param (MLflow refuses to change a param's value).
 _NOT_PARAMS = {"train.resume"}
@@ -153,16 +157,22 @@ def ended_with_status() -> Iterator[None]:
     mlflow.end_run(FINISHED)
 
 
-def active_experiment_id() -> str:
+def _active() -> ActiveRun:
     import mlflow
 
-    return mlflow.active_run().info.experiment_id
+    run = mlflow.active_run()
+    assert run is not None, "called outside an MLflow run"
+    return run
+
+
+def active_experiment_id() -> str:
+    return _active().info.experiment_id
 
 
 def last_logged_epoch() -> int:
     """The last epoch the active run logged (0 for none): a resumed run logs from the next one."""
     import mlflow
 
-    run_id = mlflow.active_run().info.run_id
+    run_id = _active().info.run_id
     steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")]
     return max(steps, default=0)

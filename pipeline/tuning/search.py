@@ -153,6 +153,7 @@ def outcome(search: Search) -> Outcome | None:
     if not complete:
         return None
     best = search.study.best_trial
+    assert best.value is not None  # a complete trial of a single-objective study has one
     return Outcome(
         best=dict(best.params),
         best_value=float(best.value),

@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -139,7 +140,7 @@ def write_plots(study: optuna.Study, folder: Path) -> list[Path]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                axes = plot(study)
+                axes: Any = plot(study)  # an Axes, or an array of them (one per parameter)
         except (ValueError, RuntimeError) as exc:
             log.info("no %s plot: %s", name, exc)
             continue
