@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.core.config import TrackingConfig
 from pipeline.core.errors import UserError
-from pipeline.tracking.connect import check_reachable, store_lock
+from pipeline.tracking.connect import StoreUnusable, check_store, store_lock, without_password
 from pipeline.tracking.tags import (
     EXPERIMENT_KIND_TAG,
     FAILED,
@@ -29,7 +29,7 @@ from pipeline.tracking.tags import (
     TAG_ROLE,
     tag_is,
 )
-from pipeline.tracking.uri import artifact_location, resolve_tracking_uri
+from pipeline.tracking.uri import artifact_location, resolve_tracking_uri, with_installed_driver
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -66,14 +66,24 @@ class Store:
 
     def __init__(self, uri: str) -> None:
         """Open the store; a new SQLite store is created and migrated by one process at a time, and
-        a server that does not answer is said to within seconds (see `pipeline.tracking.connect`)."""
+        a store that cannot work (a server that does not answer or is no MLflow, a refused password,
+        a missing driver, a folder that cannot be written) is said in one line within seconds (see
+        `pipeline.tracking.connect`)."""
         import mlflow
+        from mlflow.exceptions import MlflowException
 
-        check_reachable(uri)
+        uri = with_installed_driver(uri)
+        check_store(uri)
         self.uri = uri
         mlflow.set_tracking_uri(uri)
         with store_lock(uri):  # the client creates (and migrates) a new store
-            self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+            try:
+                self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+            except MlflowException as exc:  # a URI of no kind MLflow knows (e.g. postgres://)
+                shown, why = without_password(uri), exc.message.strip().splitlines()[0]
+                raise StoreUnusable(
+                    f"MLflow cannot open the tracking store {shown}: {why.replace(uri, shown)}"
+                ) from None
 
     @classmethod
     def open(cls, cfg: TrackingConfig) -> Store:
