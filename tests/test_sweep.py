@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from process_runs import LIBRARY_NOISE
 from synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
-from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
+from pipeline.tracking.tags import TAG_PID, TAG_ROLE, TAG_SWEEP
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden_units=[16]", "train.epochs=2", "eval.mc_samples=3", "tracking.log_model=false"]
@@ -30,10 +31,12 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
-    done = _multirun(root, uri, "model.dropout.rate=0,0.5", *overrides)
+    done = _multirun(root, uri, "model.dropout.rate=0,0.5", *overrides, "tracking.log_model=true")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr  # jobs ran in other processes
+    output = done.stdout + done.stderr  # the pipeline's own lines only, the jobs listed
+    assert not [noise for noise in LIBRARY_NOISE if noise in output], output[-5000:]
+    assert "#0 : model.dropout.rate=0 " in output and "#1 : model.dropout.rate=0.5 " in output
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("dropout-lab")
@@ -45,6 +48,8 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     assert len(runs) == 3 and len(children) == 2
     assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+    pids = {r.data.tags[TAG_PID] for r in runs}
+    assert len(pids) == 3  # the jobs ran in processes of their own, not in the sweep's
     assert "model.dropout.rate=0,0.5" in parent.data.params["sweep.overrides"]
     sweep_id = parent.data.tags[TAG_SWEEP]
     assert {r.data.tags[TAG_SWEEP] for r in children} == {sweep_id}

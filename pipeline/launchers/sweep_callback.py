@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 PROGRESS_ENV = "DROPOUT_LAB_SWEEP_PROGRESS"
 DONE_FILE = "jobs_done.txt"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Hydra's joblib launcher opens a sweep with a 250-character line of joblib's settings, then lists
+# the jobs (which stay); the settings are in the launcher's config (`conf/hydra/launcher/`).
+JOBLIB_LOGGER = "hydra_plugins.hydra_joblib_launcher._core"
+
+
+def without_joblib_settings(record: logging.LogRecord) -> bool:
+    """A logging filter: every record of the joblib launcher's logger but its settings line."""
+    return not str(record.msg).startswith("Joblib.Parallel(")
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -110,6 +118,7 @@ class MlflowSweepCallback(Callback):
         return {**self.__dict__, "heartbeat": None, "search": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        logging.getLogger(JOBLIB_LOGGER).addFilter(without_joblib_settings)
         self.settings = settings = _or_exit("validating the sweep's config", lambda: load_settings(config))
         sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)

@@ -8,6 +8,8 @@ MLflow is imported inside the methods, so stages that never track start fast.
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,17 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 MAX_RESULTS = 10_000
+# MLflow's own switch for the progress bar it draws per artifact download (a report downloads one
+# file per run, so a sweep's output would fill with them).
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's notes that are no news here out of the output: a progress bar per downloaded
+    artifact (unless the environment asks for them), and the uv project it finds when it logs a
+    model (whose `uv.lock` and `pyproject.toml` it copies into the model, as it should)."""
+    os.environ.setdefault(PROGRESS_BAR_ENV, "false")
+    logging.getLogger("mlflow.utils.uv_utils").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class Store:
         import mlflow
         from mlflow.exceptions import MlflowException
 
+        quiet_mlflow()
         uri = with_installed_driver(uri)
         check_store(uri)
         self.uri = uri

@@ -23,6 +23,17 @@ SLOW_EPOCHS = [
     "eval.mc_samples=0",
 ]
 
+# Lines libraries print that must not reach a stage's or a sweep's output: TensorFlow's oneDNN
+# notice through its absl log (twice per process), MLflow's note of the uv project it finds for each
+# logged model and its progress bar per downloaded artifact, and the joblib launcher's settings.
+LIBRARY_NOISE = (
+    "oneDNN custom operations are on",
+    "absl::InitializeLog()",
+    "Detected uv project",
+    "Downloading artifacts",
+    "Joblib.Parallel(",
+)
+
 
 def make_project(base: Path, n_train: int = 1000) -> tuple[Path, list[str]]:
     """A project root whose data/raw/mnist holds synthetic MNIST; the overrides that accept it."""
