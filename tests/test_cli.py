@@ -80,6 +80,15 @@ def test_make_help_lists_every_described_target():
     assert targets and [line.split()[1] for line in shown.splitlines()] == targets
 
 
+def test_bare_make_in_a_fresh_clone_shows_the_verbs_and_installs_nothing(tmp_path: Path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")  # all `make` reads; no .venv yet
+    bare = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0, bare.stderr
+    helped = subprocess.run(["make", "-s", "help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bare.stdout == helped.stdout and "make run " in bare.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]
+
+
 def test_a_stage_help_says_what_the_app_is():
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.train", "--help"],

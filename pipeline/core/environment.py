@@ -78,6 +78,13 @@ def differences(environments: Sequence[Mapping[str, str]]) -> dict[str, list[str
     return {key: values for key, values in seen.items() if len(values) > 1}
 
 
+def as_json(environment: Mapping[str, str]) -> str:
+    """The environment as `environment.json` holds it: sorted keys, one per line."""
+    import json
+
+    return json.dumps(dict(environment), indent=2, sort_keys=True) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m pipeline.core.environment [--write FILE]`: this environment as JSON (what `make run`
     records beside the results it made, and what CI prints when its results differ)."""
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: {other.get(key, '(none)')!r} there, {here.get(key, '(none)')!r} here")
         print("no difference" if not found else f"{len(found)} difference(s)")
         return 1 if found else 0
-    text = json.dumps(here, indent=2, sort_keys=True) + "\n"
+    text = as_json(here)
     if args.write:
         write_text_atomic(args.write, text)
     else:
