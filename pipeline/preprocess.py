@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.core.config import Settings, project_path
+from pipeline.core.config import Settings, project_path, refuse_to_rewrite_dvc_outputs
 from pipeline.core.launch import Launch
 from pipeline.core.stage import stage
 from pipeline.data.preprocess import build_dataset, read_raw, summary, write_processed
@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 @stage
 def main(settings: Settings, launch: Launch) -> None:
+    if not launch.under_dvc:
+        refuse_to_rewrite_dvc_outputs("preprocess", settings, project_path(), trained_on=True)
     data_cfg = settings.data
     raw = read_raw(project_path("data", "raw", data_cfg.name), data_cfg.files)
     data = build_dataset(raw, data_cfg)
