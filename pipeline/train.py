@@ -73,16 +73,21 @@ def history_writer(files: RunFiles, done: list[dict[str, float]]) -> EpochHook:
     return write_epoch
 
 
-def log_outputs(result: TrainResult, settings: Settings, files: RunFiles) -> None:
-    """Artifacts of the active run: resolved config, history, learning curves and the model."""
+def log_outputs(result: TrainResult, settings: Settings, files: RunFiles, data: ProcessedData) -> None:
+    """Artifacts of the active run: resolved config, history, learning curves and the model (its
+    input example: the first two test images, as the model reads them; registered when asked)."""
     import numpy as np
 
     record.log_metrics({"seconds_per_epoch": result.seconds_per_epoch})
     record.log_text(yaml.safe_dump(settings.model_dump(), sort_keys=False), "config.yaml")
     record.log_files([files.history, files.model_dir / "learning_curves.png"])
     if settings.tracking.log_model:
-        example = np.zeros((2, result.model.inputs[0].shape[1]), dtype="float32")
-        record.log_keras_model(result.model, example, model_pip_requirements())
+        example = data.x_test[:2].astype(np.float32) / np.float32(255)  # what `to_unit` makes of them
+        registry = None
+        if settings.tracking.register_model:
+            names = (settings.tracking.experiment, settings.data.name, settings.model.name)
+            registry = record.registered_model(*names, settings.model.dropout.rate)
+        record.log_keras_model(result.model, example, model_pip_requirements(), registry)
 
 
 def model_pip_requirements() -> list[str]:
@@ -153,7 +158,7 @@ def train_tracked(
             "tracking_uri": resolve_tracking_uri(settings.tracking),
         }
         write_json_atomic(files.mlflow_run, hand_over)
-        log_outputs(result, settings, files)
+        log_outputs(result, settings, files, data)
         if launch.evaluates_inline:
             from pipeline.evaluation.evaluate import evaluate_model, flat_metrics, write_evaluation
 

@@ -31,7 +31,9 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
-    done = _multirun(root, uri, "model.dropout.rate=0,0.5", *overrides, "tracking.log_model=true")
+    done = _multirun(
+        root, uri, "model.dropout.rate=0,0.5", *overrides, "tracking.log_model=true", "+tags.team=vision"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     output = done.stdout + done.stderr  # the pipeline's own lines only, the jobs listed
@@ -48,6 +50,7 @@ def test_a_two_rate_sweep_makes_one_parent_and_two_children(synthetic_mnist: Syn
     assert len(runs) == 3 and len(children) == 2
     assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags.get("team") for r in runs} == {"vision"}  # the user's tags, on parent and children
     pids = {r.data.tags[TAG_PID] for r in runs}
     assert len(pids) == 3  # the jobs ran in processes of their own, not in the sweep's
     assert "model.dropout.rate=0,0.5" in parent.data.params["sweep.overrides"]

@@ -127,7 +127,7 @@ class MlflowSweepCallback(Callback):
         interrupts.install()
         store = _or_exit("opening the MLflow store", lambda: Store.open(settings.tracking))
         _or_exit("reconciling the MLflow store", lambda: runs.reconcile(settings.tracking))
-        where = runs.identity_tags()
+        where = {**settings.tags, **runs.identity_tags()}
         if self.settings.search is not None:
             from pipeline.tuning.search import open_search
 

@@ -85,8 +85,15 @@ def log_files(paths: Iterable[Path], artifact_dir: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_dir)
 
 
-def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str]) -> None:
-    """The model as an MLflow model with a signature inferred from `example` (a batch of inputs).
+def log_keras_model(
+    model: keras.Model,
+    example: Any,
+    pip_requirements: list[str],
+    registered_as: tuple[str, str] | None = None,
+) -> None:
+    """The model as an MLflow model, with `example` (a batch of inputs) as its input example and
+    the signature inferred from it; `registered_as` (name, alias): also a new version of that
+    registered model, the alias pointing at it.
 
     The pip requirements are given, not inferred: inference reloads the model in a fresh Python
     process (about 10 s per run here, more than a whole 5-epoch training).
@@ -96,7 +103,34 @@ def log_keras_model(model: keras.Model, example: Any, pip_requirements: list[str
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model(example, training=False)))
-    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=pip_requirements)
+    info = mlflow.models.Model.log(
+        artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
+        input_example=example, pip_requirements=pip_requirements,
+        registered_model_name=registered_as[0] if registered_as else None,
+    )  # fmt: skip
+    if registered_as:
+        name, alias = registered_as
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, str(info.registered_model_version))
+
+
+class _KerasFlavor:
+    """`mlflow.keras` as `Model.log` uses a flavor, whose `save_model` first makes the model's folder:
+    MLflow's own (3.17, 3.18) writes the input example into it before making it, and fails."""
+
+    __name__ = "mlflow.keras"  # the flavor the logged model records
+
+    @staticmethod
+    def save_model(path: str, **kwargs: Any) -> None:
+        import mlflow.keras
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        mlflow.keras.save_model(path=path, **kwargs)
+
+
+def registered_model(experiment: str, dataset: str, model: str, rate: float) -> tuple[str, str]:
+    """The registered model a training's model is a version of (`dropout-lab-mnist-mlp`), and the
+    alias of its dropout rate (`rate-0_5`: MLflow's aliases take letters, digits, `_` and `-`)."""
+    return f"{experiment}-{dataset}-{model}", f"rate-{rate:g}".replace(".", "_")
 
 
 def warm_up_in_background() -> threading.Thread:

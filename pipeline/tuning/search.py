@@ -86,7 +86,7 @@ def open_search(
     if parent_run_id is None:
         with store_lock(url):
             known = study.user_attrs.get(studies.PARENT_ATTR)
-            where = runs.identity_tags()
+            where = {**settings.tags, **runs.identity_tags()}
             if known and store.has_run(known):
                 groups.reopen(store, known, where)
                 parent_run_id = known
