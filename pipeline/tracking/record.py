@@ -103,9 +103,11 @@ def log_keras_model(
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model(example, training=False)))
+    # No serving check of the example: it is the model's own input, and the check would load the
+    # model again and predict, drawing Keras' progress bar into the run's output.
     info = mlflow.models.Model.log(
         artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
-        input_example=example, pip_requirements=pip_requirements,
+        input_example=example, pip_requirements=pip_requirements, validate_serving_input=False,
         registered_model_name=registered_as[0] if registered_as else None,
     )  # fmt: skip
     if registered_as:
@@ -120,7 +122,8 @@ class _KerasFlavor:
     __name__ = "mlflow.keras"  # the flavor the logged model records
 
     @staticmethod
-    def save_model(path: str, **kwargs: Any) -> None:
+    def save_model(path: str, validate_serving_input: bool = True, **kwargs: Any) -> None:
+        """`Model.log` hands its own `validate_serving_input` on too; `mlflow.keras` takes none."""
         import mlflow.keras
 
         Path(path).mkdir(parents=True, exist_ok=True)
