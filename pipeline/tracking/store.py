@@ -46,10 +46,11 @@ PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 def quiet_mlflow() -> None:
     """Keep MLflow's notes that are no news here out of the output: a progress bar per downloaded
     artifact (unless the environment asks for them), and the uv project it finds when it logs a
-    model (whose `uv.lock` and `pyproject.toml` it copies into the model, as it should), and that its
-    system-metrics sampler starts and stops (`tracking.system_metrics`)."""
+    model (whose `uv.lock` and `pyproject.toml` it copies into the model, as it should), that its
+    system-metrics sampler starts and stops (`tracking.system_metrics`), and that it creates the
+    tables of a new SQLite store."""
     os.environ.setdefault(PROGRESS_BAR_ENV, "false")
-    for chatty in ("mlflow.utils.uv_utils", "mlflow.system_metrics"):
+    for chatty in ("mlflow.utils.uv_utils", "mlflow.system_metrics", "mlflow.store.db.utils"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
