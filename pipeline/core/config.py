@@ -158,11 +158,13 @@ class TrackingConfig(_Strict):
     uri: str | None
     experiment: Annotated[str, Field(min_length=1)]
     log_model: bool
-    register_model: bool
-    system_metrics: bool
     stale_after_s: Annotated[float, Field(gt=0)]
     # The conf/experiment/ preset that set it (its file name), None outside presets.
     preset: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] | None = None
+    # Off unless asked for (conf/tracking/default.yaml says so too): the model registry, and MLflow's
+    # system metrics sampler.
+    register_model: bool = False
+    system_metrics: bool = False
 
     @field_validator("register_model")
     @classmethod
@@ -287,7 +289,9 @@ class SearchConfig(_Strict):
 
 def _as_tag_value(value: Any) -> Any:
     """A tag's value as MLflow stores it, text: `+tags.ticket=12` gives Hydra an int."""
-    return str(value).lower() if isinstance(value, bool) else str(value) if _is_number(value) else value
+    if isinstance(value, bool):
+        return str(value).lower()  # as YAML and Hydra write it
+    return str(value) if _is_number(value) else value
 
 
 # The namespaces of the tags MLflow and the pipeline set: a user tag there would overwrite one.
