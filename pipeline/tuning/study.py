@@ -28,6 +28,10 @@ PARENT_ATTR = "mlflow_parent_run_id"  # the study remembers its MLflow parent ru
 RUN_ATTR = "mlflow_run_id"  # each trial its MLflow run
 SQLITE_TIMEOUT_S = 60  # parallel workers on one SQLite file wait for each other's writes
 
+# Optuna warns that the trial heartbeat (and failing stale trials by it) is experimental, in every
+# search and worker; the search relies on it knowingly (docs/tuning.md, "Stopping and continuing").
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
 
 def storage(url: str, search: SearchConfig) -> optuna.storages.RDBStorage:
     """The study's database, with a heartbeat per running trial (stale after two missed beats)."""
