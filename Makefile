@@ -86,8 +86,9 @@ sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflo
 tune: $(VENV)/.installed-tune  ## a hyperparameter search with Optuna: dropout rates and learning rate (docs/tuning.md)
 	$(PY) -m pipeline.tune hparams_search=dropout_optuna $(ARGS)
 
+# JupyterLab refuses to start as root unless told (containers and CI machines run as root).
 notebook: $(VENV)/.installed-notebook  ## JupyterLab on notebooks/dropout_story.ipynb (the story, with its outputs)
-	$(VENV)/bin/jupyter lab notebooks/dropout_story.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/dropout_story.ipynb $(ARGS)
 
 report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sweep
 	$(PY) -m pipeline.report
