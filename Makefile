@@ -8,6 +8,7 @@ EXTRAS_run    :=
 EXTRAS_server := --extra server
 EXTRAS_test   := --extra dev --extra server --extra cluster --extra tune
 EXTRAS_tune   := --extra tune
+EXTRAS_notebook := --extra notebook
 SERVER_PORT   ?= 5000
 # uv itself, pinned by hash: the one package installed before the lock can be read.
 UV_PIN := uv==0.13.9 --hash=sha256:d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
@@ -16,7 +17,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # DVC stages call `python` and `dvc`: let them find the project's environment first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test test-all durations lock lint format params sweep report ui server server-stop bench clean
+# Bare `make` shows the verbs (help), never installs.
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-all durations lock lint format params sweep report tune notebook ui server server-stop bench clean
 
 $(UV):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +39,9 @@ help:  ## this list: the verbs of this Makefile
 
 install: $(VENV)/.installed-test  ## create .venv and install the project with every extra
 
+# environment.json (what made the committed results) is rewritten only when a result changed.
 run: $(VENV)/.installed-run  ## the whole DVC pipeline: download -> preprocess -> train -> evaluate -> compare
-	$(PY) -m pipeline.tools.repro  # dvc repro, with the rates trained side by side
-	@$(PY) -m pipeline.core.environment --write environment.json  # what made these results
+	$(PY) -m pipeline.tools.repro --environment environment.json  # dvc repro, the rates trained side by side
 
 # Both tiers run on every core (xdist), a test file per worker: module fixtures (a whole `dvc repro`,
 # a tracking server) are made once. The fast tier still runs a real `dvc repro`, multirun and MLflow store.
@@ -60,9 +63,10 @@ lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml; export it
 	$(UV) lock
 	$(UV) export --frozen --no-emit-project --format requirements-txt --quiet -o requirements.lock.txt
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check, and the type checker (mypy) over pipeline/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install  ## ruff: fix what it can, then format
 	$(VENV)/bin/ruff check --fix .
@@ -85,6 +89,10 @@ sweep: $(VENV)/.installed-run  ## a Hydra multirun: 3 rates x 3 seeds, one MLflo
 # Every trial an MLflow child of one parent; Ctrl-C and the same command continues the study.
 tune: $(VENV)/.installed-tune  ## a hyperparameter search with Optuna: dropout rates and learning rate (docs/tuning.md)
 	$(PY) -m pipeline.tune hparams_search=dropout_optuna $(ARGS)
+
+# JupyterLab refuses to start as root unless told (containers and CI machines run as root).
+notebook: $(VENV)/.installed-notebook  ## JupyterLab on notebooks/dropout_story.ipynb (the story, with its outputs)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/dropout_story.ipynb $(ARGS)
 
 report: $(VENV)/.installed-run  ## the comparison report of the latest MLflow sweep
 	$(PY) -m pipeline.report

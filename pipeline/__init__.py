@@ -10,5 +10,6 @@ from pipeline.core import numerics
 if {"numpy", "tensorflow"} & set(sys.modules) and not numerics.in_force():
     numerics.warn_loaded_first(sys.modules)
 numerics.apply()
+numerics.hush_onednn_notice()
 # TensorFlow's C++ info and warning lines drown the pipeline's own logs; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -71,7 +71,7 @@ def write_json_atomic(target: Path | str, data: Any) -> None:
     write_text_atomic(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def write_with(target: Path | str, writer: Callable[[Path], None]) -> None:
+def write_with(target: Path | str, writer: Callable[[Path], object]) -> None:
     """Let `writer` fill a temp path (e.g. `np.savez`, `fig.savefig`), then rename it onto `target`."""
     with atomic_path(target) as tmp:
         writer(tmp)

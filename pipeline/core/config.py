@@ -123,6 +123,17 @@ class TrackingConfig(_Strict):
     stale_after_s: Annotated[float, Field(gt=0)]
     # The conf/experiment/ preset that set it (its file name), None outside presets.
     preset: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] | None = None
+    # Off unless asked for (conf/tracking/default.yaml says so too): the model registry, and MLflow's
+    # system metrics sampler.
+    register_model: bool = False
+    system_metrics: bool = False
+
+    @field_validator("register_model")
+    @classmethod
+    def _registers_a_logged_model(cls, register: bool, info: ValidationInfo) -> bool:
+        if register and info.data.get("log_model") is False:
+            raise ValueError("registers the logged model: set tracking.log_model=true too")
+        return register
 
 
 class EvalConfig(_Strict):
@@ -236,6 +247,23 @@ class SearchConfig(_Strict):
     heartbeat_s: Annotated[int, Field(gt=0)] = 30
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_tag_value(value: Any) -> Any:
+    """A tag's value as MLflow stores it, text: `+tags.ticket=12` gives Hydra an int."""
+    if isinstance(value, bool):
+        return str(value).lower()  # as YAML and Hydra write it
+    return str(value) if _is_number(value) else value
+
+
+# The namespaces of the tags MLflow and the pipeline set: a user tag there would overwrite one.
+RESERVED_TAG_PREFIXES = ("mlflow.", "dropout_lab.")
+TagKey = Annotated[str, Field(min_length=1, max_length=250)]
+TagValue = Annotated[str, BeforeValidator(_as_tag_value)]
+
+
 class Settings(_Strict):
     """The whole validated config; plain functions take this (or one of its parts)."""
 
@@ -248,13 +276,24 @@ class Settings(_Strict):
     report: ReportConfig
     # Only with `hparams_search=<name>`: the search's config (no key at all otherwise).
     search: SearchConfig | None = None
+    # The user's own tags, set on every MLflow run (never params: they say nothing of the numbers).
+    tags: dict[TagKey, TagValue]
+
+    @field_validator("tags")
+    @classmethod
+    def _not_reserved(cls, tags: dict[str, str]) -> dict[str, str]:
+        taken = sorted(key for key in tags if key.startswith(RESERVED_TAG_PREFIXES))
+        if taken:
+            spaces = " and ".join(RESERVED_TAG_PREFIXES)
+            raise ValueError(f"{taken}: keys under {spaces} are MLflow's and the pipeline's own tags")
+        return tags
 
 
 def load_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
     """Validate a composed config; raise `ConfigError` listing every bad key, value and rule."""
     if isinstance(cfg, DictConfig):
         # Hydra's own node is not ours to validate, and may not resolve outside a job.
-        cfg = {key: OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
+        cfg = {str(key): OmegaConf.select(cfg, str(key)) for key in cfg if key != "hydra"}
         plain = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
     else:
         plain = {key: value for key, value in cfg.items() if key != "hydra"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -70,11 +71,18 @@ def describe(lock_file: Path = LOCK_FILE) -> dict[str, str]:
     }
 
 
-def differences(environments: list[dict[str, str]]) -> dict[str, list[str]]:
+def differences(environments: Sequence[Mapping[str, str]]) -> dict[str, list[str]]:
     """The keys whose values differ between environments, with every value seen (in order)."""
     keys = sorted({key for env in environments for key in env})
     seen = {key: list(dict.fromkeys(env.get(key, "(none)") for env in environments)) for key in keys}
     return {key: values for key, values in seen.items() if len(values) > 1}
+
+
+def as_json(environment: Mapping[str, str]) -> str:
+    """The environment as `environment.json` holds it: sorted keys, one per line."""
+    import json
+
+    return json.dumps(dict(environment), indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: {other.get(key, '(none)')!r} there, {here.get(key, '(none)')!r} here")
         print("no difference" if not found else f"{len(found)} difference(s)")
         return 1 if found else 0
-    text = json.dumps(here, indent=2, sort_keys=True) + "\n"
+    text = as_json(here)
     if args.write:
         write_text_atomic(args.write, text)
     else:

@@ -13,9 +13,16 @@ anything imports TensorFlow or NumPy.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
+import tempfile
 import warnings
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 PINS: dict[str, str] = {
     "TF_ENABLE_ONEDNN_OPTS": "1",
@@ -52,3 +59,68 @@ def warn_loaded_first(modules: Mapping[str, object]) -> None:
         "pipeline first for the reproducible numbers (see docs/reproducibility.md)",
         stacklevel=3,
     )
+
+
+# What TensorFlow writes to stderr when it loads: that the oneDNN ops pinned above are on, with a
+# warning about round-off that the pins make moot, twice (two of its libraries log it). It goes
+# through absl's log before absl is set up, which no setting reaches (TF_CPP_MIN_LOG_LEVEL,
+# set in `pipeline/__init__.py`, silences its other start-up lines), and turning the ops off would
+# change the numbers.
+ONEDNN_NOTICE = (b"oneDNN custom operations are on", b"All log messages before absl::InitializeLog()")
+
+
+def hush_onednn_notice() -> None:
+    """Let the first `import tensorflow` of this process run with ONEDNN_NOTICE kept out of stderr
+    (everything else it writes there passes, after the import)."""
+    if not any(isinstance(finder, _QuietTensorFlow) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlow())
+
+
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` as the other finders do, and runs its module with stderr filtered."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: TensorFlow loads once per process
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            with stderr_without(ONEDNN_NOTICE):
+                run(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]  # this spec's own loader
+        return spec
+
+
+@contextmanager
+def stderr_without(noise: Sequence[bytes]) -> Iterator[None]:
+    """Capture file descriptor 2 (what C++ libraries write too) for the block; then write back every
+    line that contains none of `noise`."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True) if not _any_in(noise, line)]
+            with open(2, "wb", closefd=False) as stderr:
+                stderr.write(b"".join(kept))
+
+
+def _any_in(parts: Sequence[bytes], line: bytes) -> bool:
+    return any(part in line for part in parts)

@@ -9,6 +9,7 @@ straight into an aligned buffer (no second copy on the way either). No TensorFlo
 
 from __future__ import annotations
 
+import io
 import zipfile
 from typing import Any
 
@@ -40,7 +41,8 @@ def read_npy_aligned(archive: zipfile.ZipFile, name: str) -> np.ndarray | None:
         if fortran_order or dtype.hasobject or not dtype.isnative:
             return None
         array = empty_aligned(shape, dtype)
-        view = memoryview(array.reshape(-1).view(np.uint8))
+        view = array.reshape(-1).view(np.uint8).data
+        assert isinstance(member, io.BufferedIOBase)  # a ZipExtFile: it reads into a buffer
         filled = 0
         while filled < len(view):
             count = member.readinto(view[filled:])

@@ -68,8 +68,8 @@ def load_processed(path: Path | str) -> ProcessedData:
             if missing:
                 raise DataError(f"{path} lacks {', '.join(missing)}: {MAKE_IT}")
             # Aligned, so training shares their memory instead of copying them (pipeline.data.aligned).
-            arrays = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
-            arrays = {key: npz[key] if array is None else array for key, array in arrays.items()}
+            aligned = {key: read_npy_aligned(npz.zip, key) for key in ARRAY_KEYS}
+            arrays = {key: npz[key] if array is None else array for key, array in aligned.items()}
             stored = str(npz[FINGERPRINT_KEY].item())
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz ({exc}): {MAKE_IT}") from None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.core.atomic import write_with
 from pipeline.evaluation.metrics import ReliabilityBins
@@ -54,7 +55,9 @@ def learning_curves(histories: Mapping[str, pd.DataFrame], legend_title: str | N
     ax.set_ylabel("cross-entropy loss")
     title = "Learning curves: train (solid) vs validation (dashed); dot = lowest validation loss"
     ax.set_title(f"{title}\nmean over seeds, shaded from the lowest to the highest seed" if shaded else title)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    locator = ax.xaxis.get_major_locator()
+    assert isinstance(locator, MaxNLocator)  # matplotlib's default AutoLocator is one
+    locator.set_params(integer=True)  # epochs are whole numbers
     ax.grid(alpha=0.3)
     ax.legend(title=legend_title, fontsize="small")
     return fig

@@ -22,6 +22,7 @@ from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles
 from pipeline.evaluation import metrics
 from pipeline.evaluation.inference import BatchedForward
+from pipeline.evaluation.metrics import ReliabilityBins
 
 if TYPE_CHECKING:
     import keras
@@ -44,8 +45,8 @@ class Evaluation:
     labels: np.ndarray
     predicted: np.ndarray
     confusion: np.ndarray
-    reliability: metrics.ReliabilityBins
-    mc_reliability: metrics.ReliabilityBins | None
+    reliability: ReliabilityBins
+    mc_reliability: ReliabilityBins | None
 
 
 def predict_probs(
@@ -134,12 +135,12 @@ def evaluate_model(
 
 def _mc_metrics(
     model: keras.Model, x: np.ndarray, labels: np.ndarray, eval_cfg: EvalConfig, seed: int
-) -> tuple[dict[str, Any], metrics.ReliabilityBins]:
+) -> tuple[dict[str, Any], ReliabilityBins]:
     """The MC-dropout prediction (mean of the passes) scored like the deterministic one."""
     passes = mc_dropout_passes(model, x, eval_cfg.mc_samples, seed)
     mean = passes.mean(axis=0)
     bins = metrics.reliability_bins(mean, labels, eval_cfg.ece_bins)
-    values = {
+    values: dict[str, Any] = {
         "mc_samples": eval_cfg.mc_samples,
         "mc_accuracy": metrics.accuracy(mean, labels),
         "mc_nll": metrics.nll(mean, labels),

@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 PROGRESS_ENV = "DROPOUT_LAB_SWEEP_PROGRESS"
 DONE_FILE = "jobs_done.txt"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Hydra's joblib launcher opens a sweep with a 250-character line of joblib's settings, then lists
+# the jobs (which stay); the settings are in the launcher's config (`conf/hydra/launcher/`).
+JOBLIB_LOGGER = "hydra_plugins.hydra_joblib_launcher._core"
+
+
+def without_joblib_settings(record: logging.LogRecord) -> bool:
+    """A logging filter: every record of the joblib launcher's logger but its settings line."""
+    return not str(record.msg).startswith("Joblib.Parallel(")
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -88,6 +96,7 @@ class MlflowSweepCallback(Callback):
         return {**self.__dict__, "heartbeat": None, "search": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        logging.getLogger(JOBLIB_LOGGER).addFilter(without_joblib_settings)
         with exit_on_error("validating the sweep's config"):
             settings = self.settings = load_settings(config)
         sweep_id = uuid.uuid4().hex[:8]
@@ -98,7 +107,7 @@ class MlflowSweepCallback(Callback):
         with exit_on_error("opening the MLflow store"):
             store = Store.open(settings.tracking)
             runs.reconcile(settings.tracking)
-        where = runs.identity_tags()
+        where = {**settings.tags, **runs.identity_tags()}
         if settings.search is not None:
             from pipeline.tuning.search import open_search
 
@@ -114,7 +123,7 @@ class MlflowSweepCallback(Callback):
         launch.hand_to_jobs(self.parent_run_id, sweep_id)
         os.environ[PROGRESS_ENV] = f"{time.time():.3f} {count_jobs(config) or 0}"
         parent = self.parent_run_id
-        self.heartbeat = ParentHeartbeat(store, parent, self.settings.tracking.stale_after_s).start()
+        self.heartbeat = ParentHeartbeat(store, parent, settings.tracking.stale_after_s).start()
         atexit.register(lambda: groups.abandon_sweep(store, parent, interrupts.received()))
         log.info("MLflow sweep %s: parent run %s", sweep_id, self.parent_run_id)
 
@@ -142,7 +151,8 @@ class MlflowSweepCallback(Callback):
                 self.heartbeat.stop()
 
     def _end_parent(self) -> None:
-        assert self.settings is not None and self.parent_run_id is not None
+        settings, parent = self.settings, self.parent_run_id
+        assert settings is not None and parent is not None
         if self.search is not None:
             from pipeline.tuning.search import finish
 
@@ -152,10 +162,10 @@ class MlflowSweepCallback(Callback):
             return
         from pipeline.reporting.comparison import build_report
 
-        store = Store.open(self.settings.tracking)
+        store = Store.open(settings.tracking)
         try:
             with exit_on_error("the sweep's report"):
-                build_report(self.settings, self.parent_run_id)
+                build_report(settings, parent)
         finally:
-            status = groups.end_group(store, self.parent_run_id)
+            status = groups.end_group(store, parent)
             log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)

@@ -29,7 +29,7 @@ SCALINGS: tuple[Scaling, ...] = ("inverted", "paper")
 
 def check_rate(rate: object) -> float:
     """The rate as a float, or a `ValueError` naming it: dropping every unit (1) leaves no signal."""
-    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0.0 <= rate < 1.0:
+    if isinstance(rate, bool) or not isinstance(rate, Real) or not 0.0 <= float(rate) < 1.0:
         raise ValueError(
             f"dropout rate must be a number in [0, 1) (the probability of dropping a unit), got {rate!r}"
         )

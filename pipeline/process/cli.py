@@ -2,7 +2,9 @@
 
     dropout-lab train model.dropout.rate=0.2 train.epochs=10     # python -m pipeline.train ...
     dropout-lab sweep model.dropout.rate=0,0.2,0.5 train.seed=1,2  # python -m pipeline.train -m ...
-    dropout-lab report | ui | server start | runs reconcile
+    dropout-lab evaluate | report | tune hparams_search=dropout_optuna | repro | ui | server start
+    dropout-lab runs reconcile
+    dropout-lab --version
 
 Thin on purpose: each subcommand replaces this process with its module (so signals, exit codes and
 Hydra's command line are exactly the module's own), and everything after the verb goes to it.
@@ -14,6 +16,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,32 @@ VERBS = {
         "comparison report. Same as `python -m pipeline.train -m ...`. " + HYDRA_ARGS,
         prefix=("-m",),
     ),
+    "evaluate": Verb(
+        "pipeline.evaluate",
+        "evaluate the newest interactive training again, into the MLflow run that trained it",
+        "Evaluate a trained model on the test set (accuracy, NLL, ECE, per-class accuracy, MC dropout) "
+        "and log the numbers into the MLflow run that trained it: the newest run under outputs/ or "
+        "multirun/, or the folder in DROPOUT_LAB_RUN_DIR. " + HYDRA_ARGS,
+    ),
     "report": Verb(
         "pipeline.report",
         "the dropout comparison (tables + plots) from MLflow runs or DVC outputs",
         "Build the dropout comparison (Markdown tables and learning-curve plots) from the latest sweep, "
         "or what report.source / report.parent_run_id choose. " + HYDRA_ARGS,
+    ),
+    "tune": Verb(
+        "pipeline.tune",
+        "a hyperparameter search (Optuna), trials as MLflow children of one parent",
+        "Search the keys and ranges of a conf/hparams_search/ file with Optuna, minimising the "
+        "validation loss; name it as hparams_search=<name> (e.g. hparams_search=dropout_optuna). "
+        "The same command continues a stopped search. Same as `python -m pipeline.tune ...`. " + HYDRA_ARGS,
+    ),
+    "repro": Verb(
+        "pipeline.tools.repro",
+        "the DVC pipeline, the rates trained side by side (what `make run` runs)",
+        "Run `dvc repro` with the trainings of the rates, then their evaluations, side by side: the "
+        "outputs, dvc.lock and MLflow runs are those of `dvc repro`. Options: --force (re-run the "
+        "trainings, evaluations and comparison), --jobs N (stages at once).",
     ),
     "ui": Verb(
         "pipeline.tools.ui",
@@ -75,8 +99,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="dropout-lab",
         description="dropout-lab: train, sweep and compare dropout rates (DVC + Hydra + MLflow). "
-        "`dvc repro` runs the whole pipeline; these are the other verbs.",
+        "`dropout-lab repro` (or `dvc repro`) runs the whole pipeline; the other verbs run one part.",
     )
+    top.add_argument("--version", action="version", version=f"dropout-lab {installed_version()}")
     sub = top.add_subparsers(dest="verb", required=True, metavar="command")
     for name, verb in VERBS.items():
         one = sub.add_parser(name, help=verb.summary, description=verb.description)
@@ -84,11 +109,24 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def installed_version() -> str:
+    """The version pip or uv installed (pyproject.toml's); a checkout run without installing has none."""
+    try:
+        return version("dropout-lab")
+    except PackageNotFoundError:
+        return "(not installed: run `make install`)"
+
+
 def command(argv: list[str]) -> list[str]:
-    """The `python -m ...` command line a `dropout-lab` command line stands for."""
-    args = parser().parse_args(argv)
-    verb = VERBS[args.verb]
-    return [sys.executable, "-m", verb.module, *verb.prefix, *args.args]
+    """The `python -m ...` command line a `dropout-lab` command line stands for.
+
+    Everything after the verb goes to its module as it is, options too (`ui --port 5001`, `repro
+    --force`): argparse alone would take an option there for one of its own. The parser answers
+    what is not a verb and its arguments: `--help`, `--version`, `<verb> --help`, an unknown verb."""
+    if not argv or argv[0] not in VERBS or argv[1:2] in (["-h"], ["--help"]):
+        parser().parse_args(argv)  # prints the help, the version or the error, and exits
+    verb = VERBS[argv[0]]
+    return [sys.executable, "-m", verb.module, *verb.prefix, *argv[1:]]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -169,7 +169,7 @@ def mc_error_vs_k(runs: pd.DataFrame, preset: str = "paper_table2") -> Figure:
     curve = [estimate(100.0 * part[column].dropna().astype(float)) for column in columns]
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.errorbar(ks, [c.mean for c in curve], yerr=[c.half_width or 0.0 for c in curve], marker="o",
+    ax.errorbar(ks, [c.mean or 0.0 for c in curve], yerr=[c.half_width or 0.0 for c in curve], marker="o",
                 capsize=3, label="Monte-Carlo model averaging (k dropout nets)")  # fmt: skip
     scaling = part["test_error"]
     ax.axhline(scaling.mean(), color="black", ls="--", label=f"weight scaling ({scaling.mean():.2f}%)")

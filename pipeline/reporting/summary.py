@@ -86,7 +86,8 @@ def by_seed(runs: Iterable[RunResult], key: str) -> dict[int, float]:
 def effect(label: str, baseline: str, rate: float, train_size: int | None,
            runs: Sequence[RunResult], baseline_runs: Sequence[RunResult]) -> Effect:  # fmt: skip
     """One dropout rate's runs against rate 0's, paired by seed, on each of the finding's metrics."""
-    common = ({run.seed for run in runs} & {run.seed for run in baseline_runs}) - {None}
+    seeds = {run.seed for run in runs} & {run.seed for run in baseline_runs}
+    common = {seed for seed in seeds if seed is not None}
     tests = {key: paired(by_seed(runs, key), by_seed(baseline_runs, key)) for key in PAIRED}
     return Effect(label, baseline, rate, train_size, tuple(sorted(common)), tests)
 
@@ -158,8 +159,8 @@ def summarize(results: Sequence[RunResult]) -> Summary:
     for (rate, size), runs in groups.items():
         baseline_runs = groups.get((0.0, size))
         if rate != 0.0 and baseline_runs is not None:
-            label, baseline = group_label(rate, size, varies), group_label(0.0, size, varies)
-            effects.append(effect(label, baseline, rate, size, runs, baseline_runs))
+            label, base = group_label(rate, size, varies), group_label(0.0, size, varies)
+            effects.append(effect(label, base, rate, size, runs, baseline_runs))
     has_rate_0 = any(rate == 0.0 for rate, _ in groups)
     baseline = group_label(0.0, None, False) if has_rate_0 and not varies else None
     incomplete = [r for r in results if not r.complete]

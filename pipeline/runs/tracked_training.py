@@ -49,7 +49,7 @@ def train_tracked(
         all_tags[TAG_RESUMED_FROM] = start.checkpoint.run_id
     with active_run.training_run(settings, launch, all_tags, resume_run_id=start.run_id, role=role) as run_id:
         done = start.checkpoint.history if start.checkpoint else []
-        if done:
+        if start.checkpoint and done:
             log.info("run %s: resuming after epoch %d from %s", run_id, len(done), start.checkpoint.folder)
         if start.run_id is None:  # a resumed run has its dataset already
             sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
@@ -75,7 +75,7 @@ def train_tracked(
         if files is not None:
             write_outputs(result, files, settings, data)
             active_run.hand_over(files.mlflow_run, settings.tracking)
-            record.log_training(result, settings, files.history)
+            record.log_training(result, settings, files.history, data)
     if target is not None:  # the run is complete: its files and MLflow hold everything
         checkpoint.remove(target.folder)
     if start.checkpoint:

@@ -1,6 +1,6 @@
 """`make run`: `dvc repro` with the rates' trainings, then their evaluations, side by side.
 
-    python -m pipeline.tools.repro [--force] [--jobs N]
+    python -m pipeline.tools.repro [--force] [--jobs N] [--environment environment.json]
 
 DVC lets several `dvc repro` processes work in one project at once (each locks only the paths it
 reads and writes), and a matrix item's stages do not depend on each other's. So this runs, in waves:
@@ -10,6 +10,11 @@ The outputs and `dvc.lock` are those `dvc repro` makes. Every training is a chil
 parent run, which this process makes first and hands down (DROPOUT_LAB_PARENT_RUN_ID). A failed
 stage stops the rest (exit 1); Ctrl-C or SIGTERM stops every stage (trainings end KILLED and resume
 with the next `make run`).
+
+`--environment FILE` records the environment that made the results (`pipeline.core.environment`)
+when this run changed one of them (an output's hash in `dvc.lock`), or FILE does not exist yet: a
+run that reproduced every result leaves the record of the environment that made them, and so
+`git status`, as they were.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
+from pipeline.core.atomic import write_text_atomic
 from pipeline.core.config import load_settings
+from pipeline.core.environment import as_json, describe
 from pipeline.core.errors import UserError
 from pipeline.core.paths import project_path
 from pipeline.process import interrupts
@@ -106,7 +114,7 @@ def repro(name: str, force: bool) -> Stage:
 
 def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
     """Run the stages' `dvc repro`s, at most `jobs` at once; a failure stops the others."""
-    waiting, running = list(stages), []
+    waiting, running = list(stages), list[Stage]()
     retries = {stage.name: 0 for stage in stages}
     try:
         while waiting or running:
@@ -133,9 +141,11 @@ def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
 
 def run(force: bool, jobs: int) -> None:
     """The stages in waves, their trainings children of one MLflow parent run made here first."""
-    tracking = load_settings(yaml.safe_load(project_path("params.yaml").read_text())).tracking
+    settings = load_settings(yaml.safe_load(project_path("params.yaml").read_text()))
+    tracking = settings.tracking
     store = Store.open(tracking)
-    parent = groups.start_dvc_group(store, store.experiment_id(tracking.experiment), identity_tags())
+    where = {**settings.tags, **identity_tags()}
+    parent = groups.start_dvc_group(store, store.experiment_id(tracking.experiment), where)
     env = {**os.environ, PARENT_RUN_ENV: parent}
     with ParentHeartbeat(store, parent, tracking.stale_after_s):
         try:
@@ -156,16 +166,41 @@ def run_waves(force: bool, jobs: int, env: dict[str, str]) -> None:
     run_wave([Stage("dvc repro", dvc("repro"))], jobs=1, env=env)
 
 
+def output_hashes(lock: Path) -> dict[str, str]:
+    """Each output's hash in a `dvc.lock` (`<stage> <path>` -> md5); none before a first run."""
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        f"{name} {out['path']}": str(out.get("md5"))
+        for name, stage in stages.items()
+        for out in stage.get("outs", [])
+    }
+
+
+def record_environment(target: Path, before: dict[str, str], after: dict[str, str]) -> bool:
+    """Write this environment to `target` when a result changed (or `target` is missing); say if so."""
+    if before == after and target.is_file():
+        return False
+    write_text_atomic(target, as_json(describe()))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="re-run trainings, evaluations, comparison")
     parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1),
                         help="stages at once (default: twice the CPUs)")  # fmt: skip
+    parser.add_argument("--environment", type=Path, metavar="FILE",
+                        help="record the environment here when a result changed")  # fmt: skip
     args = parser.parse_args(argv)
     with reported_as_exit():
         if args.jobs < 1:
             raise UserError(f"--jobs must be at least 1, not {args.jobs}")
+        before = output_hashes(Path("dvc.lock"))
         run(args.force, args.jobs)
+        if args.environment and record_environment(args.environment, before, output_hashes(Path("dvc.lock"))):
+            print(f"wrote {args.environment}: the environment that made these results")
     return 0
 
 

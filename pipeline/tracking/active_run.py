@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.core.atomic import write_json_atomic
 from pipeline.core.config import Settings, TrackingConfig, flatten
@@ -37,13 +38,21 @@ from pipeline.tracking.tags import (
 )
 from pipeline.tracking.uri import resolve_tracking_uri
 
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
+
 # How a run is continued, not what it is: never a param (MLflow refuses to change a param's value).
 _NOT_PARAMS = {"train.resume"}
+# The user's `tags` are the run's tags, not params.
+_TAGS = "tags."
 
 
 def run_params(settings: Settings) -> dict[str, str]:
     """The whole config as MLflow params with dotted keys; values as text (MLflow stores text)."""
-    return {key: str(value) for key, value in flatten(settings).items() if key not in _NOT_PARAMS}
+    flat = flatten(settings)
+    return {
+        key: str(value) for key, value in flat.items() if key not in _NOT_PARAMS and not key.startswith(_TAGS)
+    }
 
 
 def run_name(settings: Settings) -> str:
@@ -80,9 +89,10 @@ def training_run(
     group = None
     if parent is None and launch.under_dvc and launch.dvc_invocation and resume_run_id is None:
         exp_id = launch.experiment_id or store.experiment_id(settings.tracking.experiment)
-        where = {key: value for key, value in tags.items() if key in WHERE_TAGS}
+        where = {**settings.tags, **{key: value for key, value in tags.items() if key in WHERE_TAGS}}
         group = parent = groups.dvc_group(store, exp_id, launch.dvc_invocation, launch.dvc_experiment, where)
     all_tags = {
+        **settings.tags,
         **git_tags(),
         **tags,
         TAG_ROLE: role,
@@ -95,17 +105,19 @@ def training_run(
     if launch.under_dvc:
         all_tags[TAG_DVC_BASELINE] = launch.dvc_baseline or all_tags[TAG_COMMIT]
     params = run_params(settings)
+    # MLflow's sampler of CPU, memory, disk and network (`system/...` metrics), while the run is active.
+    system_metrics = settings.tracking.system_metrics
     if resume_run_id:
         # A resumed run keeps the params it started with (MLflow refuses to change one); those that
         # decide its numbers are equal (the checkpoint's config key), others (sweep.rates, eval.*,
         # tracking.*) may have changed since, and keys added to the config since are logged.
         logged = store.run(resume_run_id).params
         params = {key: value for key, value in params.items() if key not in logged}
-        run = mlflow.start_run(run_id=resume_run_id)
+        run = mlflow.start_run(run_id=resume_run_id, log_system_metrics=system_metrics)
         if TAG_ENDED_BECAUSE in store.run(resume_run_id).tags:  # reconciliation ended it: no more
             store.client.delete_tag(resume_run_id, TAG_ENDED_BECAUSE)
     elif launch.own_run_id:
-        run = mlflow.start_run(run_id=launch.own_run_id)
+        run = mlflow.start_run(run_id=launch.own_run_id, log_system_metrics=system_metrics)
     else:
         # Made by the client, then activated by id: a fluent start_run() without an id would adopt
         # MLFLOW_RUN_ID, the entry point's run, which under `mlflow run -e main` is our parent.
@@ -114,7 +126,7 @@ def training_run(
             run_name=run_name(settings),
             tags={PARENT_TAG: parent} if parent else None,
         )
-        run = mlflow.start_run(run_id=created.info.run_id)
+        run = mlflow.start_run(run_id=created.info.run_id, log_system_metrics=system_metrics)
     try:
         with ended_with_status():
             mlflow.set_tags(all_tags)
@@ -129,9 +141,7 @@ def hand_over(path: Path, tracking: TrackingConfig) -> None:
     """Write the active run's id and store to `path`, for the evaluation that joins it: beside the
     model folder, not in it (under DVC that folder is an output, and a run id in it would give every
     training of the same config another hash)."""
-    import mlflow
-
-    info = mlflow.active_run().info
+    info = _active().info
     hand = {"run_id": info.run_id, "experiment_id": info.experiment_id}
     write_json_atomic(path, {**hand, "tracking_uri": resolve_tracking_uri(tracking)})
 
@@ -188,10 +198,18 @@ def ended_with_status() -> Iterator[None]:
     mlflow.end_run(FINISHED)
 
 
+def _active() -> ActiveRun:
+    import mlflow
+
+    run = mlflow.active_run()
+    assert run is not None, "called outside an MLflow run"
+    return run
+
+
 def last_logged_epoch() -> int:
     """The last epoch the active run logged (0 for none): a resumed run logs from the next one."""
     import mlflow
 
-    run_id = mlflow.active_run().info.run_id
+    run_id = _active().info.run_id
     steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")]
     return max(steps, default=0)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import keras
     from matplotlib.figure import Figure
 
+    from pipeline.data.processed import ProcessedData
     from pipeline.training.loop import TrainResult
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def log_dataset(name: str, fingerprint: str, sizes: Mapping[str, int], source: P
     with warnings.catch_warnings():  # MLflow registers its local-file source twice, then warns so
         warnings.simplefilter("ignore", UserWarning)
         located = resolve_dataset_source(str(source))
-    dataset = MetaDataset(source=located, name=name, digest=fingerprint[:32])
+    # MLflow declares `profile` abstract on Dataset; MetaDataset, which has none, is meant to be used as is.
+    dataset = MetaDataset(source=located, name=name, digest=fingerprint[:32])  # type: ignore[abstract]
     tags = {f"{split}_size": str(n) for split, n in sizes.items()}
     try:
         mlflow.log_input(dataset, context="training", tags=tags)
@@ -90,20 +92,27 @@ def log_figure(figure: Figure, name: str) -> None:
     mlflow.log_figure(figure, name)
 
 
-def log_training(result: TrainResult, settings: Settings, history: Path) -> None:
+def log_training(result: TrainResult, settings: Settings, history: Path, data: ProcessedData) -> None:
     """What a finished training adds to its run: the resolved config, the history file and, with
-    `tracking.log_model`, the model as an MLflow model."""
+    `tracking.log_model`, the model as an MLflow model (its input example: the first two test images,
+    as the model reads them), registered with `tracking.register_model`."""
     log_text(yaml.safe_dump(settings.model_dump(), sort_keys=False), "config.yaml")
     log_files([history])
     if settings.tracking.log_model:
         import numpy as np
 
-        example = np.zeros((2, result.model.inputs[0].shape[1]), dtype="float32")
-        log_keras_model(result.model, example)
+        example = data.x_test[:2].astype(np.float32) / np.float32(255)  # what `to_unit` makes of them
+        registry = None
+        if settings.tracking.register_model:
+            names = (settings.tracking.experiment, settings.data.name, settings.model.name)
+            registry = registered_model(*names, settings.model.dropout.rate)
+        log_keras_model(result.model, example, registry)
 
 
-def log_keras_model(model: keras.Model, example: Any) -> None:
-    """The model as an MLflow model with a signature inferred from `example` (a batch of inputs).
+def log_keras_model(model: keras.Model, example: Any, registered_as: tuple[str, str] | None = None) -> None:
+    """The model as an MLflow model, with `example` (a batch of inputs) as its input example and
+    the signature inferred from it; `registered_as` (name, alias): also a new version of that
+    registered model, the alias pointing at it.
 
     The pip requirements are given, not inferred: inference reloads the model in a fresh Python
     process (about 10 s per run here, more than a whole 5-epoch training).
@@ -113,9 +122,37 @@ def log_keras_model(model: keras.Model, example: Any) -> None:
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model(example, training=False)))
-    mlflow.keras.log_model(
-        model, name="model", signature=signature, pip_requirements=model_pip_requirements()
-    )
+    # No serving check of the example: it is the model's own input, and the check would load the
+    # model again and predict, drawing Keras' progress bar into the run's output.
+    info = mlflow.models.Model.log(
+        artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
+        input_example=example, pip_requirements=model_pip_requirements(), validate_serving_input=False,
+        registered_model_name=registered_as[0] if registered_as else None,
+    )  # fmt: skip
+    if registered_as:
+        name, alias = registered_as
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, str(info.registered_model_version))
+
+
+class _KerasFlavor:
+    """`mlflow.keras` as `Model.log` uses a flavor, whose `save_model` first makes the model's folder:
+    MLflow's own (3.17, 3.18) writes the input example into it before making it, and fails."""
+
+    __name__ = "mlflow.keras"  # the flavor the logged model records
+
+    @staticmethod
+    def save_model(path: str, validate_serving_input: bool = True, **kwargs: Any) -> None:
+        """`Model.log` hands its own `validate_serving_input` on too; `mlflow.keras` takes none."""
+        import mlflow.keras
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        mlflow.keras.save_model(path=path, **kwargs)
+
+
+def registered_model(experiment: str, dataset: str, model: str, rate: float) -> tuple[str, str]:
+    """The registered model a training's model is a version of (`dropout-lab-mnist-mlp`), and the
+    alias of its dropout rate (`rate-0_5`: MLflow's aliases take letters, digits, `_` and `-`)."""
+    return f"{experiment}-{dataset}-{model}", f"rate-{rate:g}".replace(".", "_")
 
 
 def model_pip_requirements() -> list[str]:

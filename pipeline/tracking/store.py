@@ -8,6 +8,8 @@ MLflow is imported inside the methods, so stages that never track start fast.
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ import pandas as pd
 
 from pipeline.core.config import TrackingConfig
 from pipeline.core.errors import UserError
-from pipeline.tracking.connect import check_reachable, store_lock
+from pipeline.tracking.connect import StoreUnusable, check_store, store_lock, without_password
 from pipeline.tracking.tags import (
     EXPERIMENT_KIND_TAG,
     FAILED,
@@ -29,13 +31,27 @@ from pipeline.tracking.tags import (
     TAG_ROLE,
     tag_is,
 )
-from pipeline.tracking.uri import artifact_location, resolve_tracking_uri
+from pipeline.tracking.uri import artifact_location, resolve_tracking_uri, with_installed_driver
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
 MAX_RESULTS = 10_000
+# MLflow's own switch for the progress bar it draws per artifact download (a report downloads one
+# file per run, so a sweep's output would fill with them).
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's notes that are no news here out of the output: a progress bar per downloaded
+    artifact (unless the environment asks for them), and the uv project it finds when it logs a
+    model (whose `uv.lock` and `pyproject.toml` it copies into the model, as it should), that its
+    system-metrics sampler starts and stops (`tracking.system_metrics`), and that it creates the
+    tables of a new SQLite store."""
+    os.environ.setdefault(PROGRESS_BAR_ENV, "false")
+    for chatty in ("mlflow.utils.uv_utils", "mlflow.system_metrics", "mlflow.store.db.utils"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -66,14 +82,25 @@ class Store:
 
     def __init__(self, uri: str) -> None:
         """Open the store; a new SQLite store is created and migrated by one process at a time, and
-        a server that does not answer is said to within seconds (see `pipeline.tracking.connect`)."""
+        a store that cannot work (a server that does not answer or is no MLflow, a refused password,
+        a missing driver, a folder that cannot be written) is said in one line within seconds (see
+        `pipeline.tracking.connect`)."""
         import mlflow
+        from mlflow.exceptions import MlflowException
 
-        check_reachable(uri)
+        quiet_mlflow()
+        uri = with_installed_driver(uri)
+        check_store(uri)
         self.uri = uri
         mlflow.set_tracking_uri(uri)
         with store_lock(uri):  # the client creates (and migrates) a new store
-            self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+            try:
+                self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=uri)
+            except MlflowException as exc:  # a URI of no kind MLflow knows (e.g. postgres://)
+                shown, why = without_password(uri), exc.message.strip().splitlines()[0]
+                raise StoreUnusable(
+                    f"MLflow cannot open the tracking store {shown}: {why.replace(uri, shown)}"
+                ) from None
 
     @classmethod
     def open(cls, cfg: TrackingConfig) -> Store:
@@ -205,8 +232,8 @@ class Store:
         """Tags and metrics on a run, running or ended (a trial's outcome, a search's on its parent)."""
         for key, value in (tags or {}).items():
             self.client.set_tag(run_id, key, value)
-        for key, value in (metrics or {}).items():
-            self.client.log_metric(run_id, key, float(value))
+        for key, number in (metrics or {}).items():
+            self.client.log_metric(run_id, key, float(number))
 
     def log_folder(self, run_id: str, folder: Path, artifact_path: str) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)

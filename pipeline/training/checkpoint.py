@@ -133,7 +133,8 @@ def save(
     try:
         model.save_weights(tmp / WEIGHTS)
         with open(tmp / RNG, "wb") as out:
-            np.savez(out, **rng_states(model))
+            states: dict[str, Any] = rng_states(model)  # arrays only (savez's own keywords aside)
+            np.savez(out, **states)
         (tmp / STATE).write_text(json.dumps({"epoch": epoch, "history": history}) + "\n")
         if target.exists():  # a run resumed before this epoch's manifest was written
             shutil.rmtree(target)

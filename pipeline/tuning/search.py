@@ -77,7 +77,7 @@ def open_search(
     if parent_run_id is None:
         with store_lock(url):
             known = study.user_attrs.get(studies.PARENT_ATTR)
-            where = runs.identity_tags()
+            where = {**settings.tags, **runs.identity_tags()}
             if known and store.has_run(known):
                 groups.reopen(store, known, where)
                 parent_run_id = known
@@ -131,6 +131,7 @@ def outcome(search: Search) -> Outcome | None:
     if not complete:
         return None
     best = search.study.best_trial
+    assert best.value is not None  # a complete trial of a single-objective study has one
     return Outcome(
         best=dict(best.params),
         best_value=float(best.value),

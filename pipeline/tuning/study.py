@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -27,6 +28,10 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 PARENT_ATTR = "mlflow_parent_run_id"  # the study remembers its MLflow parent run
 RUN_ATTR = "mlflow_run_id"  # each trial its MLflow run
 SQLITE_TIMEOUT_S = 60  # parallel workers on one SQLite file wait for each other's writes
+
+# Optuna warns that the trial heartbeat (and failing stale trials by it) is experimental, in every
+# search and worker; the search relies on it knowingly (docs/tuning.md, "Stopping and continuing").
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def storage(url: str, search: SearchConfig) -> optuna.storages.RDBStorage:
@@ -138,7 +143,7 @@ def write_plots(study: optuna.Study, folder: Path) -> list[Path]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                axes = plot(study)
+                axes: Any = plot(study)  # an Axes, or an array of them (one per parameter)
         except (ValueError, RuntimeError) as exc:
             log.info("no %s plot: %s", name, exc)
             continue

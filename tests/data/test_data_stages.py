@@ -15,6 +15,8 @@ from pipeline.data.fetch import MIRROR_ENV
 from pipeline.data.processed import load_processed
 from tests.helpers.synthetic import FILES, SyntheticMnist, synthetic_overrides
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def run_stage(
     stage: str, root: Path, *args: str, mirror: Path | None = None
@@ -72,6 +74,36 @@ def test_the_dvc_way_params_yaml_as_the_config(synthetic_mnist: SyntheticMnist, 
     first = (tmp_path / "data" / "processed" / "mnist.npz").read_bytes()
     _ok(run_stage("preprocess", tmp_path, *dvc_args))
     assert (tmp_path / "data" / "processed" / "mnist.npz").read_bytes() == first, "not reproducible"
+
+
+def test_an_override_that_would_rewrite_dvc_outputs_is_refused_with_the_dvc_way(
+    synthetic_mnist: SyntheticMnist, tmp_path: Path
+):
+    """In a project with a DVC pipeline, the data stages run by hand write DVC's outputs only from
+    params.yaml's settings; other settings would silently change the committed results."""
+    overrides = synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text(compose_config(overrides))  # what DVC made them with
+    _ok(run_stage("download", tmp_path, *overrides))
+    _ok(run_stage("preprocess", tmp_path, *overrides))  # the same settings: the same files again
+    made = {p: p.read_bytes() for p in (tmp_path / "data" / "processed").iterdir()}
+
+    done = run_stage("preprocess", tmp_path, *overrides, "data.train_size=100")
+    _refused(
+        done,
+        "error: data.train_size=100: `python -m pipeline.preprocess` would rewrite "
+        "data/processed/mnist.json, data/processed/mnist.npz",
+        "params.yaml's data.train_size=null",
+        "dvc exp run -S data.train_size=100",
+        "python -m pipeline.train data.train_size=100",
+    )
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in (tmp_path / "data" / "processed").iterdir()} == made
+
+    wrong = synthetic_overrides(synthetic_mnist.folder, {**synthetic_mnist.md5s, "test_labels": "0" * 32})
+    _refused(
+        run_stage("download", tmp_path, *wrong), "data.files.test_labels.md5=", "would rewrite data/raw/mnist"
+    )
 
 
 @pytest.mark.slow

@@ -23,6 +23,20 @@ SLOW_EPOCHS = [
     "eval.mc_samples=0",
 ]
 
+# Lines libraries print that must not reach a stage's or a sweep's output: TensorFlow's oneDNN
+# notice through its absl log (twice per process), MLflow's note of the uv project it finds for each
+# logged model, its progress bar per downloaded artifact and its notes on creating a new store,
+# Keras' progress bar of a prediction (`1/1 ━━━━ 0s 5ms/step`), and the joblib launcher's settings.
+LIBRARY_NOISE = (
+    "oneDNN custom operations are on",
+    "absl::InitializeLog()",
+    "Detected uv project",
+    "Creating initial MLflow database tables",
+    "Downloading artifacts",
+    "/step",
+    "Joblib.Parallel(",
+)
+
 
 def make_project(base: Path, n_train: int = 1000) -> tuple[Path, list[str]]:
     """A project root whose data/raw/mnist holds synthetic MNIST; the overrides that accept it."""

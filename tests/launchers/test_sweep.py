@@ -12,7 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from scipy import stats as scipy_stats
 
-from pipeline.tracking.tags import TAG_ROLE, TAG_SWEEP
+from pipeline.tracking.tags import TAG_PID, TAG_ROLE, TAG_SWEEP
+from tests.helpers.process_runs import LIBRARY_NOISE
 from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +35,18 @@ def test_a_sweep_over_rates_and_seeds_makes_one_parent_and_reports_intervals_and
     root = downloaded_project(tmp_path, synthetic_mnist)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [*synthetic_overrides(synthetic_mnist.folder, synthetic_mnist.md5s), *TINY]
-    done = _multirun(root, uri, "model.dropout.rate=0,0.5", "train.seed=1,2", *overrides)
+    done = _multirun(
+        root, uri, "model.dropout.rate=0,0.5", "train.seed=1,2", *overrides, "tracking.log_model=true",
+        "+tags.team=vision",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    assert "Joblib.Parallel(n_jobs=2" in done.stdout + done.stderr  # jobs ran in other processes
+    output = done.stdout + done.stderr  # the pipeline's own lines only, the jobs listed
+    assert not [noise for noise in LIBRARY_NOISE if noise in output], output[-5000:]
+    assert (
+        "#0 : model.dropout.rate=0 train.seed=1" in output
+        and "#3 : model.dropout.rate=0.5 train.seed=2" in output
+    )
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("dropout-lab")
@@ -51,6 +60,9 @@ def test_a_sweep_over_rates_and_seeds_makes_one_parent_and_reports_intervals_and
         ("0.0", "1"), ("0.0", "2"), ("0.5", "1"), ("0.5", "2")
     ]  # fmt: skip
     assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags.get("team") for r in runs} == {"vision"}  # the user's tags, on parent and children
+    pids = {r.data.tags[TAG_PID] for r in runs}
+    assert len(pids) == 3  # the jobs ran in processes of their own, not in the sweep's
     assert "model.dropout.rate=0,0.5" in parent.data.params["sweep.overrides"]
     sweep_id = parent.data.tags[TAG_SWEEP]
     assert {r.data.tags[TAG_SWEEP] for r in children} == {sweep_id}

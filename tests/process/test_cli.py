@@ -47,6 +47,29 @@ def test_each_verb_runs_its_module_with_the_rest_of_the_line():
         "--help",
     ]
     assert cli.command(["server", "stop"])[2:] == ["pipeline.tools.server", "stop"]
+    assert cli.command(["evaluate"])[2:] == ["pipeline.evaluate"]
+    assert cli.command(["tune", "hparams_search=dropout_optuna"])[2:] == [
+        "pipeline.tune",
+        "hparams_search=dropout_optuna",
+    ]
+    assert cli.command(["repro", "--force"])[2:] == ["pipeline.tools.repro", "--force"]
+    assert cli.command(["ui", "--port", "5001"])[2:] == ["pipeline.tools.ui", "--port", "5001"]
+
+
+def test_an_unknown_verb_is_refused_with_the_list(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_:
+        cli.command(["trian", "train.epochs=2"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'trian'" in capsys.readouterr().err
+
+
+def test_the_installed_command_says_its_version():
+    from importlib.metadata import version
+
+    command = Path(sys.executable).parent / "dropout-lab"  # the console script pyproject.toml declares
+    done = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"dropout-lab {version('dropout-lab')}" == "dropout-lab 0.1.0"
 
 
 def test_make_help_lists_every_described_target():
@@ -55,6 +78,15 @@ def test_make_help_lists_every_described_target():
         ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert targets and [line.split()[1] for line in shown.splitlines()] == targets
+
+
+def test_bare_make_in_a_fresh_clone_shows_the_verbs_and_installs_nothing(tmp_path: Path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")  # all `make` reads; no .venv yet
+    bare = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 0, bare.stderr
+    helped = subprocess.run(["make", "-s", "help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bare.stdout == helped.stdout and "make run " in bare.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]
 
 
 def test_a_stage_help_says_what_the_app_is():

@@ -25,8 +25,9 @@ def test_make_runs_repro_trains_side_by_side_and_equals_a_plain_dvc_repro(repo: 
 
     from pipeline.tracking.tags import TAG_ROLE, TAG_SOURCE
 
-    done = run(repo, sys.executable, "-m", "pipeline.tools.repro")
+    done = run(repo, sys.executable, "-m", "pipeline.tools.repro", "--environment", "environment.json")
     assert "[train@0.2]" in done.stdout and "[evaluate@0.5]" in done.stdout
+    assert "wrote environment.json" in done.stdout  # new results: the environment that made them
     assert "Data and pipelines are up to date" in run(repo, DVC, "status").stdout
     lock = (repo / "dvc.lock").read_bytes()
     outputs = {p: p.read_bytes() for p in sorted((repo / "metrics").rglob("*.json"))}
@@ -42,6 +43,12 @@ def test_make_runs_repro_trains_side_by_side_and_equals_a_plain_dvc_repro(repo: 
     assert {r.info.status for r in [groups[0], *children]} == {"FINISHED"}
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
     assert spans[1][0] < spans[0][1], f"the trainings ran one after another: {spans}"
+
+    recorded = '{"cpu": "the host that made the results"}\n'
+    (repo / "environment.json").write_text(recorded)
+    again = run(repo, sys.executable, "-m", "pipeline.tools.repro", "--environment", "environment.json")
+    assert "wrote environment.json" not in again.stdout  # every result reproduced: record kept
+    assert (repo / "environment.json").read_text() == recorded
 
     run(repo, DVC, "repro", "--force")  # DVC's own, one stage at a time
     assert (repo / "dvc.lock").read_bytes() == lock

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -73,6 +74,10 @@ def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, 
     assert logged.count_params() > 0
     model_info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
     assert model_info.signature is not None
+    # The input example: the first two test images as the model reads them (float32 in [0, 1]).
+    example = mlflow.models.Model.load(f"runs:/{run_id}/model").load_input_example()
+    assert example.dtype == np.float32 and example.shape == (2, 784)
+    assert (example == tiny_data.x_test[:2].astype(np.float32) / np.float32(255)).all()
 
     assert json.loads(files.mlflow_run.read_text())["run_id"] == run_id
     assert "run_id" not in json.loads(files.run_info.read_text())  # the model folder has no run id

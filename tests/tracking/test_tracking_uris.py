@@ -1,0 +1,183 @@
+"""Every tracking URI a user may write either works or ends `python -m pipeline.train` with one clear
+line and a non-zero exit, before any training: a web server that is not MLflow, a database whose
+driver is missing or that takes no connection, a folder that cannot be written, a folder store.
+Real processes and real servers on 127.0.0.1; the team server's cases (a refused password, a
+`postgresql://` URI that works) are in tests/test_tracking_uris_team.py."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.tracking.uri import with_installed_driver
+from tests.helpers.process_runs import make_project, run_stage
+
+TINY = ["model.hidden_units=[8]", "train.epochs=1", "tracking.log_model=false", "eval.mc_samples=0"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A project with preprocessed synthetic data: its root and the data overrides."""
+    root, data = make_project(tmp_path_factory.mktemp("uris"), n_train=200)
+    done = run_stage("preprocess", root, f"sqlite:///{root / 'mlflow.db'}", *data)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root, data
+
+
+def _train(project: tuple[Path, list[str]], uri: str) -> tuple[int, str]:
+    """Train with `uri` as the store (MLFLOW_TRACKING_URI); the exit code and what stderr said."""
+    root, data = project
+    done = run_stage("train", root, uri, *data, *TINY)
+    assert not list(root.glob("outputs/**/model.keras")), "a training ran with an unusable store"
+    return done.returncode, done.stderr
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
+    return lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _HealthOnly(http.server.BaseHTTPRequestHandler):
+    """A web server whose /health says OK, as many do, but that has no MLflow behind it."""
+
+    def do_GET(self) -> None:
+        body = b"OK" if self.path == "/health" else b"<html>a web page</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(params=["files", "health-only"])
+def web_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that is not MLflow: a file server (404 on /health), or one
+    that answers /health with OK but has no MLflow version."""
+
+    def files(*args: object, **kwargs: object) -> _Quiet:
+        return _Quiet(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+    handler = files if request.param == "files" else _HealthOnly
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_web_server_that_is_not_mlflow_is_named(project, web_server: str):
+    code, stderr = _train(project, web_server)
+    assert code == 2
+    line = _one_line(stderr)
+    assert f"the tracking URI {web_server} answers HTTP, but not as an MLflow server" in line
+
+
+def test_mysql_without_a_driver_names_the_package_to_install(project):
+    code, stderr = _train(project, f"mysql://dropout:secret@127.0.0.1:{_free_port()}/mlflow")
+    assert code == 2
+    line = _one_line(stderr)
+    assert "needs the database driver MySQLdb, which is not installed: install mysqlclient" in line
+    assert "mysql+pymysql://" in line and "secret" not in line  # the password is never shown
+
+
+def test_postgresql_names_the_installed_driver():
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which is not installed here; psycopg2 is
+    (the server extra). A URI naming its driver is left alone."""
+    assert (
+        with_installed_driver("postgresql://u@127.0.0.1:5432/db")
+        == "postgresql+psycopg2://u@127.0.0.1:5432/db"
+    )
+    assert with_installed_driver("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert with_installed_driver("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_a_database_that_takes_no_connection_is_named(project):
+    port = _free_port()  # nobody listens: MLflow alone would retry for minutes, a warning each time
+    code, stderr = _train(project, f"postgresql://dropout:secret@127.0.0.1:{port}/mlflow")
+    assert code == 2
+    line = _one_line(stderr)
+    assert (
+        f"the tracking database postgresql+psycopg2://dropout:***@127.0.0.1:{port}/mlflow takes no connection"
+        in line
+    )
+    assert "Connection refused" in line
+
+
+def _read_only(folder: Path) -> dict[str, object]:
+    """`folder` read-only for a child process: its permissions, and for root, the capability that
+    ignores them dropped (setpriv)."""
+    folder.mkdir(parents=True)
+    folder.chmod(0o555)
+    if os.geteuid() != 0:
+        return {}
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot make a folder read-only for a child")
+    return {"prefix": ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]}
+
+
+def _train_as(project, uri: str, prefix: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    from tests.helpers.process_runs import ROOT, env_for
+
+    root, data = project
+    done = subprocess.run(
+        [*prefix, sys.executable, "-m", "pipeline.train", *data, *TINY], cwd=root,
+        env={**env_for(root, uri), "PYTHONPATH": str(ROOT), **(env or {})},
+        text=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return done.returncode, done.stderr
+
+
+def test_an_unwritable_sqlite_folder_is_named(project, tmp_path: Path):
+    locked = tmp_path / "locked"
+    prefix = _read_only(locked).get("prefix", [])
+    uri = f"sqlite:///{locked / 'stores' / 'mlflow.db'}"
+    code, stderr = _train_as(project, uri, prefix)  # type: ignore[arg-type]
+    assert code == 2
+    line = _one_line(stderr)
+    assert f"the tracking store {uri} cannot be written: {locked / 'stores'} (Permission denied)" in line
+    assert not (locked / "stores").exists()
+
+
+def test_a_folder_store_is_refused_with_the_sqlite_uri_to_use_and_unwritable_when_allowed(
+    project, tmp_path: Path
+):
+    folder = tmp_path / "mlruns"
+    code, stderr = _train(project, folder.as_uri())
+    assert code == 2
+    line = _one_line(stderr)
+    assert f"is a folder, which MLflow no longer keeps runs in: use sqlite:///{folder / 'mlflow.db'}" in line
+    assert not folder.exists()  # refused before anything was made
+
+    locked = tmp_path / "locked"
+    prefix = _read_only(locked).get("prefix", [])
+    uri = (locked / "mlruns").as_uri()
+    code, stderr = _train_as(project, uri, prefix, env={"MLFLOW_ALLOW_FILE_STORE": "true"})  # type: ignore[arg-type]
+    assert code == 2
+    assert f"the tracking store {uri} cannot be written" in _one_line(stderr)
