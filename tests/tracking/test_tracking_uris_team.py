@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.tools import server
+from pipeline.tools import postgres
 from tests.helpers.process_runs import make_project, run_stage
 from tests.helpers.team_fixtures import TrackingServer, tracking_server
 
@@ -66,12 +66,13 @@ def test_a_refused_or_missing_password_is_one_line_and_the_right_one_trains(team
 
 def test_a_bare_postgresql_uri_trains_into_that_database(team, project, monkeypatch: pytest.MonkeyPatch):
     root, data = project
-    server.ensure_database(team.layout, team.settings, "bare_uri")
-    uri = f"postgresql://{server.DB_ROLE}@127.0.0.1:{team.settings.pg_port}/bare_uri"
-    done = run_stage("train", root, uri, *data, *TINY, env={"PGPASSFILE": str(team.layout.pgpass)})
+    cluster = team.settings.cluster(team.layout)
+    postgres.ensure_database(cluster, "bare_uri")
+    uri = cluster.uri("bare_uri").replace("postgresql+psycopg2://", "postgresql://")
+    done = run_stage("train", root, uri, *data, *TINY, env={"PGPASSFILE": str(cluster.pgpass)})
     assert done.returncode == 0, done.stderr[-3000:]
 
-    monkeypatch.setenv("PGPASSFILE", str(team.layout.pgpass))  # libpq reads the password from it
+    monkeypatch.setenv("PGPASSFILE", str(cluster.pgpass))  # libpq reads the password from it
     client = MlflowClient(tracking_uri=uri.replace("postgresql://", "postgresql+psycopg2://"))
     experiment = client.get_experiment_by_name("dropout-lab")
     assert experiment is not None
