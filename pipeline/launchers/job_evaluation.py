@@ -18,6 +18,7 @@ from pipeline.core.config import load_settings
 from pipeline.core.layout import RunFiles
 from pipeline.core.paths import project_path
 from pipeline.data.build import load_for
+from pipeline.process import launch
 from pipeline.process.exit import exit_on_error
 from pipeline.runs.tracked_evaluation import evaluate_tracked
 
@@ -31,4 +32,5 @@ class EvaluateTrainings(Callback):
         with exit_on_error("evaluating the training"):
             settings = load_settings(config)
             data = load_for(settings.data, project_path())
-            evaluate_tracked(settings, data, job_return.return_value, "python -m pipeline.train")
+            files, prefix = job_return.return_value, launch.detect().line_prefix
+            evaluate_tracked(settings, data, files, "python -m pipeline.train", line_prefix=prefix)

@@ -4,9 +4,9 @@ The parent is made at multirun start and its id handed to every job in the envir
 here beats its heartbeat while they run (so no reconciliation ends a long sweep), and at the end it
 gets the comparison report, or, for a parallel search (`pipeline.tune -m`), the search's outcome.
 A failure here ends the process with one line: Hydra would only warn, leaving orphan runs. Each job
-that ends logs `sweep: 3/6 jobs done, 0:01:42 elapsed`, counted in a file of the sweep's folder.
-The keys the sweep varies go to the jobs with the parent's id: each job's lines carry its values of
-them (`pipeline.process.launch`).
+that ends logs `sweep: 3/6 jobs done, 0:01:42 elapsed`, counted in a file of the sweep's folder; the
+sweep's last lines name its report and its parent run. The keys the sweep varies go to the jobs
+with the parent's id: each job's lines carry its values of them (`pipeline.process.launch`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.config import Settings, load_settings
+from pipeline.core.paths import shown
 from pipeline.process import interrupts, launch
 from pipeline.process.exit import exit_on_error
 from pipeline.tracking import groups
@@ -111,6 +112,7 @@ class MlflowSweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.sweep_id = ""
         self.settings: Settings | None = None
         self.heartbeat: ParentHeartbeat | None = None
         self.search: Any = None  # a pipeline.tuning.search.Search, for a parallel search
@@ -124,7 +126,7 @@ class MlflowSweepCallback(Callback):
         logging.getLogger(JOBLIB_LOGGER).addFilter(without_joblib_settings)
         with exit_on_error("validating the sweep's config"):
             settings = self.settings = load_settings(config)
-        sweep_id = uuid.uuid4().hex[:8]
+        sweep_id = self.sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
         # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
@@ -190,7 +192,11 @@ class MlflowSweepCallback(Callback):
         store = Store.open(settings.tracking)
         try:
             with exit_on_error("the sweep's report"):
-                build_report(settings, parent)
+                report = build_report(settings, parent)
+            log.info("sweep %s: report %s", self.sweep_id, shown(report))
         finally:
             status = groups.end_group(store, parent)
-            log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)
+            log.info(
+                "sweep %s: MLflow parent run %s ended %s: %s",
+                self.sweep_id, parent, status, store.run_page(parent),
+            )  # fmt: skip
