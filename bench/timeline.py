@@ -326,7 +326,7 @@ def main() -> None:
     print(ratio_table(results, COLUMNS, [(labels[0], labels[1])] if args.against else [], first="checkout"))
     runs = results[labels[0]]
     print(f"\nimports in run 1 of {labels[0]} (inclusive; keras includes TensorFlow):")
-    print(table(import_lines(runs[0]), ["import", "done at s", "took s"]))
+    print(table(import_lines(runs[0]), ["import", "started at s", "took s"]))
     print(f"\nRSS of run 1 of {labels[0]} at the first and last of each mark (MiB):")
     print(table(memory_lines(runs[0]), ["mark", "first", "last"]))
     peaks = ", ".join(f"{run['peak_mib']:.0f}" for run in runs)
