@@ -125,13 +125,13 @@ def detect() -> Launch:
 def job_label(overrides: Sequence[str], swept: Collection[str] | None = None) -> str:
     """A job's overrides of the `swept` keys (all of them when None), common keys by their short
     names: `model.dropout.rate=0.5 train.seed=2` -> `rate=0.5 seed=2`."""
-    shown = []
+    parts = []
     for override in overrides:
         key, sep, value = override.partition("=")
         name = key.lstrip("+~")
         if sep and (swept is None or name in swept):
-            shown.append(f"{SHORT_KEYS.get(name, key)}={value}")
-    return " ".join(shown)
+            parts.append(f"{SHORT_KEYS.get(name, key)}={value}")
+    return " ".join(parts)
 
 
 def project_run() -> tuple[str, str | None] | None:
