@@ -1,15 +1,18 @@
 """Where the time of one `python -m pipeline.train` goes: a timeline of one whole process.
 
-    python -m bench.timeline [--rounds 1] [--cpus 0] [--epochs N] [--quick] [-- hydra overrides ...]
+    python -m bench.timeline [--rounds 1] [--cpus 0] [--epochs N] [--quick] [--against DIR]
+                             [-- hydra overrides ...]
 
-Runs the training stage in a fresh process (default config: 5 epochs, evaluation with MC dropout,
-MLflow logging, model logged) on real MNIST in a temp project root and MLflow store, and stamps the
+Runs the training stage in a fresh process (default config, evaluation with MC dropout, MLflow
+logging, model logged) on real MNIST in a temp project root and MLflow store, and stamps the
 moments that split its wall time: when the big libraries finished importing, when `fit` starts, each
-epoch's end, `fit`'s end, evaluation, model logging, the MLflow run's end, the return of `main`,
+epoch line, `fit`'s end, evaluation, model logging, the MLflow run's end, the return of `main`,
 the last `atexit` handler, and (seen by this parent) the process's exit. The stamps come from hooks
 installed before anything is imported: a module is patched the moment it is loaded, so the code runs
 as it does under `python -m pipeline.train`. Peak RSS is the OS's (`wait4`). Nothing is asserted.
 `--rounds` runs it that many times (medians per phase); `--quick`: one run of 1 epoch.
+`--against DIR`: the same process of another checkout (`git worktree add DIR <commit>`) alternated
+with this one's, round by round, and the ratio of their times to the first epoch line and to exit.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import functools
 import importlib.abc
 import importlib.util
 import json
-import os
 import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,11 +31,17 @@ from typing import Any
 
 from bench.harness import (
     REPO,
+    Column,
     Parser,
     Workspace,
+    alternate,
     begin,
+    each,
+    end,
     median,
+    median_of,
     prepare_workspace,
+    ratio_table,
     run_child,
     table,
     temp_root,
@@ -40,11 +49,12 @@ from bench.harness import (
 
 # Top-level packages whose import is worth a line: time from the first import of the package to
 # the end of its `__init__` (inclusive of what it imports; keras includes TensorFlow).
+# The functions that print an epoch's line (logged, or printed where logging has no handler).
+EPOCH_LINES = ("log_epoch_line", "print_epoch_line")
 IMPORTS = ("hydra", "pydantic", "pandas", "tensorflow", "keras", "mlflow", "sqlalchemy", "matplotlib")
 # module -> attributes to stamp (start and end of each call); `Class.method` patches a method.
 CALLS: dict[str, tuple[str, ...]] = {
-    "keras.src.backend.tensorflow.trainer": ("TensorFlowTrainer.fit",),
-    "keras.src.callbacks.callback_list": ("CallbackList.on_epoch_end",),
+    "pipeline.training.loop": ("fit", *EPOCH_LINES),
     "pipeline.evaluation.scoring": ("evaluate_model", "write_evaluation"),
     "pipeline.training.outputs": ("write_outputs",),
     "pipeline.tracking.record": ("log_training", "log_keras_model", "log_evaluation"),
@@ -149,9 +159,12 @@ def child(stamp_file: Path, overrides: list[str]) -> None:
 # --- parent: run, read the stamps, print the phases -----------------------------------------------
 
 
-def run_once(ws: Workspace, overrides: list[str], cpus: str | None, index: int) -> dict[str, Any]:
-    """One whole training process; its stamps relative to its spawn, its exit and peak RSS."""
-    stamp_file = ws.root / f"stamps-{index}.json"
+def run_once(
+    ws: Workspace, overrides: list[str], cpus: str | None, name: str, checkout: Path
+) -> dict[str, Any]:
+    """One whole training process of `checkout`'s pipeline; its stamps relative to its spawn, its
+    time to the first epoch line and to exit, and its peak RSS."""
+    stamp_file = ws.root / f"stamps-{name}.json"
     argv = [
         sys.executable,
         "-m",
@@ -162,11 +175,38 @@ def run_once(ws: Workspace, overrides: list[str], cpus: str | None, index: int) 
         *ws.overrides,
         *overrides,
     ]
-    run = run_child(argv, ws.env(), ws.root, cpus)
+    run = run_child(argv, {**ws.env(), "PYTHONPATH": python_path(ws, checkout)}, ws.root, cpus)
     stamps = json.loads(stamp_file.read_text())
-    marks = [(name, at - run["started"]) for name, at in stamps["marks"]]
-    memory = [(name, mib) for name, mib in stamps["memory"]]
-    return {"marks": marks, "memory": memory, "exit": run["wall"], "peak_mib": run["peak_mib"]}
+    marks = [(mark, at - run["started"]) for mark, at in stamps["marks"]]
+    lines = [at for line in EPOCH_LINES if (at := first(marks, f"{line} end")) is not None]
+    memory = [(mark, mib) for mark, mib in stamps["memory"]]
+    first_line = min(lines) if lines else float("nan")
+    return {"marks": marks, "memory": memory, "wall": run["wall"], "first_line": first_line,
+            "peak_mib": run["peak_mib"]}  # fmt: skip
+
+
+def python_path(ws: Workspace, checkout: Path) -> str:
+    """This benchmark's stamps around `checkout`'s pipeline: a folder holding only `bench` (a link
+    to this one) comes first, so `pipeline` and `conf/` are the checkout's."""
+    if checkout == REPO:
+        return str(REPO)
+    shim = ws.root / "bench-only"
+    if not shim.exists():
+        shim.mkdir()
+        (shim / "bench").symlink_to(REPO / "bench")
+    return f"{shim}:{checkout}"
+
+
+def describe(checkout: Path) -> str:
+    """A checkout by its commit (and whether its work tree has changes)."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    return f"{checkout.name} at {head or 'no commit'}{' + changes' if dirty.stdout.strip() else ''}"
 
 
 def first(marks: list[tuple[str, float]], name: str) -> float | None:
@@ -196,21 +236,21 @@ def phases(run: dict[str, Any]) -> dict[str, float]:
     """Start-up, first epoch, training, evaluation, logging/saving, exit: they add up to the wall."""
     marks = run["marks"]
     fit_start, fit_end = first(marks, "fit start"), last(marks, "fit end")
-    epoch1 = first(marks, "on_epoch_end end")
+    epoch1 = run["first_line"]
     returned = first(marks, "exit_without_teardown start") or last(marks, "main returned")
     assert fit_start is not None and fit_end is not None and epoch1 is not None and returned is not None
     evaluation = spans(marks, "evaluate_model")
     after_fit = returned - fit_end
     return {
         "start-up (to fit)": fit_start,
-        "first epoch (tracing)": epoch1 - fit_start,
+        "first epoch, to its line (tracing)": epoch1 - fit_start,
         "epochs 2..n": fit_end - epoch1,
         "evaluation": evaluation,
         "logging and saving": after_fit - evaluation,
         "  of which log_keras_model": spans(marks, "log_keras_model"),
         "  of which end_run": spans(marks, "end_run"),
-        "exit (main returned to exit)": run["exit"] - returned,
-        "whole process": run["exit"],
+        "exit (main returned to exit)": run["wall"] - returned,
+        "whole process": run["wall"],
     }
 
 
@@ -231,19 +271,23 @@ def memory_lines(run: dict[str, Any]) -> list[list[str]]:
     return [[name, f"{v[0]:.0f}", f"{v[-1]:.0f}"] for name, v in seen.items()]
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", quick={"epochs": 1})
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for pipeline.train")
-    args = parser.parse_args()
-    if args.child:
-        child(Path(args.child), args.overrides)
-        return
-    overrides = [*([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
-    begin("timeline", args.cpus)
-    with temp_root("timeline") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}")
-        runs = [run_once(ws, overrides, args.cpus, i) for i in range(args.rounds)]
+COLUMNS = [
+    Column("first epoch line s", median_of("first_line"), fmt=".2f"),
+    Column("whole process s", median_of("wall"), fmt=".2f"),
+    Column("runs (first line)", each("first_line", ".2f"), fmt=""),
+]
+
+
+def measure(ws: Workspace, overrides: list[str], cpus: str | None, checkout: Path, index: int) -> Any:
+    """What `alternate` calls for the `index`th checkout: its run of round `r`."""
+    return lambda r: run_once(ws, overrides, cpus, f"{index}-{r}", checkout)
+
+
+def brief(run: dict[str, Any]) -> str:
+    return f"first epoch line at {run['first_line']:.2f} s, exit at {run['wall']:.2f} s"
+
+
+def print_phases(runs: list[dict[str, Any]]) -> None:
     all_phases = [phases(run) for run in runs]
     rows = [
         [name, *(f"{p[name]:.2f}" for p in all_phases), f"{median([p[name] for p in all_phases]):.2f}"]
@@ -251,12 +295,45 @@ def main() -> None:
     ]
     header = ["phase (seconds)", *(f"run {i + 1}" for i in range(len(runs))), "median"]
     print(table(rows, header))
-    print("\nimports in run 1 (inclusive; keras includes TensorFlow):")
-    print(table(import_lines(runs[0]), ["import", "done at s", "took s"]))
-    print("\nRSS of run 1 at the first and last of each mark (MiB):")
-    print(table(memory_lines(runs[0]), ["mark", "first", "last"]))
+
+
+def main() -> None:
+    parser = Parser(__doc__, cpus="0", quick={"epochs": 1})
+    parser.add_argument("--against", type=Path, help="another checkout to run alternately with this one")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for pipeline.train")
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child), args.overrides)
+        return
+    overrides = [*([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
+    checkouts = {describe(REPO): REPO}
+    if args.against:
+        checkouts[describe(args.against.resolve())] = args.against.resolve()
+    begin("timeline", args.cpus)
+    with temp_root("timeline") as tmp:
+        ws = prepare_workspace(Path(tmp))
+        print(f"data: {ws.source}; overrides: {' '.join(overrides) or 'none'}")
+        contenders = {
+            label: measure(ws, overrides, args.cpus, checkout, i)
+            for i, (label, checkout) in enumerate(checkouts.items())
+        }
+        results = alternate(contenders, range(1, args.rounds + 1), describe=brief)
+    for label, runs in results.items():
+        print(f"\n{label}:")
+        print_phases(runs)
+    labels = list(results)
+    print()
+    print(ratio_table(results, COLUMNS, [(labels[0], labels[1])] if args.against else [], first="checkout"))
+    runs = results[labels[0]]
+    # The run with the median time to the first epoch line: a burst of load elsewhere skews one run.
+    typical = sorted(range(len(runs)), key=lambda i: runs[i]["first_line"])[len(runs) // 2]
+    print(f"\nimports in run {typical + 1} of {labels[0]} (inclusive; keras includes TensorFlow):")
+    print(table(import_lines(runs[typical]), ["import", "started at s", "took s"]))
+    print(f"\nRSS of run {typical + 1} of {labels[0]} at the first and last of each mark (MiB):")
+    print(table(memory_lines(runs[typical]), ["mark", "first", "last"]))
     peaks = ", ".join(f"{run['peak_mib']:.0f}" for run in runs)
-    print(f"\npeak RSS (MiB, from wait4): {peaks}; load average {os.getloadavg()[0]:.2f} at end")
+    print(f"\npeak RSS (MiB, from wait4): {peaks}")
+    end()
 
 
 if __name__ == "__main__":

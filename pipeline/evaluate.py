@@ -48,7 +48,8 @@ def stage_files(settings: Settings, launch: Launch) -> tuple[RunFiles, str]:
 @stage
 def main(settings: Settings, launch: Launch) -> None:
     files, make_it = stage_files(settings, launch)
-    evaluate_tracked(settings, load_for(settings.data, project_path()), files, make_it)
+    data = load_for(settings.data, project_path())
+    evaluate_tracked(settings, data, files, make_it, line_prefix=launch.line_prefix)
 
 
 if __name__ == "__main__":

@@ -32,3 +32,11 @@ CONF_DIR = _CHECKOUT / "conf" if _IN_CHECKOUT else _installed_conf()
 def project_path(*parts: str) -> Path:
     """A path under the project root, whatever the working directory (Hydra may change it)."""
     return PROJECT_ROOT.joinpath(*parts)
+
+
+def shown(path: Path) -> str:
+    """A path as a user types it: relative to the working directory when it lies under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -3,6 +3,9 @@
 At multirun start, after the parent run exists and before Hydra creates the launcher, the hand-over
 variables go into the Ray launcher's `runtime_env.env_vars`. Credentials do not: Ray shows a job's
 runtime_env on its dashboard; give the cluster's nodes their own (~/.mlflow/credentials).
+Ray prints its workers' lines here, collapsing those that differ only in numbers ("[repeated 3x
+across cluster]"): the jobs' labelled lines (`[rate=0.5 seed=2] epoch 3 ...`) differ just there, so
+Ray is told to keep them all.
 """
 
 from __future__ import annotations
@@ -14,9 +17,22 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from pipeline.data.fetch import MIRROR_ENV
-from pipeline.process.launch import PARENT_RUN_ENV, SWEEP_ID_ENV
+from pipeline.process.launch import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_KEYS_ENV
 
-FORWARDED = (PARENT_RUN_ENV, SWEEP_ID_ENV, "MLFLOW_TRACKING_URI", "DROPOUT_LAB_ROOT", MIRROR_ENV)
+FORWARDED = (
+    PARENT_RUN_ENV,
+    SWEEP_ID_ENV,
+    SWEPT_KEYS_ENV,
+    "MLFLOW_TRACKING_URI",
+    "DROPOUT_LAB_ROOT",
+    MIRROR_ENV,
+)
+
+
+# Ray's own setting (read when the launcher first imports Ray): lines it never collapses. A job's
+# lines are Hydra's `[time][logger][LEVEL] - ` and the job's label in brackets.
+RAY_KEEP_LINES_ENV = "RAY_DEDUP_LOGS_ALLOW_REGEX"
+LABELLED_LINE = r"\] - \[[^]]+\] "
 
 
 def forwarded_environment() -> dict[str, str]:
@@ -31,6 +47,7 @@ class ForwardEnvironmentToRay(Callback):
         launcher = config.hydra.launcher
         if "ray" not in launcher or "init" not in launcher.ray:
             return
+        os.environ.setdefault(RAY_KEEP_LINES_ENV, LABELLED_LINE)  # a value of the user's own wins
         try:
             with read_write(config.hydra), open_dict(config.hydra):
                 init = launcher.ray.init

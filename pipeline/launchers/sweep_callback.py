@@ -4,7 +4,9 @@ The parent is made at multirun start and its id handed to every job in the envir
 here beats its heartbeat while they run (so no reconciliation ends a long sweep), and at the end it
 gets the comparison report, or, for a parallel search (`pipeline.tune -m`), the search's outcome.
 A failure here ends the process with one line: Hydra would only warn, leaving orphan runs. Each job
-that ends logs `sweep: 3/6 jobs done, 0:01:42 elapsed`, counted in a file of the sweep's folder.
+that ends logs `sweep: 3/6 jobs done, 0:01:42 elapsed`, counted in a file of the sweep's folder; the
+sweep's last lines name its report and its parent run. The keys the sweep varies go to the jobs
+with the parent's id: each job's lines carry its values of them (`pipeline.process.launch`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.config import Settings, load_settings
+from pipeline.core.paths import shown
 from pipeline.process import interrupts, launch
 from pipeline.process.exit import exit_on_error
 from pipeline.tracking import groups
@@ -48,22 +51,45 @@ def without_joblib_settings(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Joblib.Parallel(")
 
 
+def sweep_overrides(config: DictConfig) -> list[Any] | None:
+    """The sweep's overrides as Hydra's grid sweeper reads them (`hydra.sweeper.params`, then the
+    command line), parsed; None for another sweeper."""
+    if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()]
+    return OverridesParser.create().parse_overrides([*lines, *config.hydra.overrides.task])
+
+
 def count_jobs(config: DictConfig) -> int | None:
     """How many jobs Hydra's grid sweeper will launch (the product of the swept values, from
     `hydra.sweeper.params` and the command line); None for another sweeper or an unparsable list."""
-    if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
-        return None
     try:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        params = OmegaConf.select(config, "hydra.sweeper.params") or {}
-        lines = [f"{key}={value}" for key, value in params.items()]
-        overrides = OverridesParser.create().parse_overrides([*lines, *config.hydra.overrides.task])
+        overrides = sweep_overrides(config)
+        if overrides is None:
+            return None
         return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
     except Exception:
         log.debug("could not count the sweep's jobs", exc_info=True)
         return None
+
+
+def swept_keys(config: DictConfig) -> list[str] | None:
+    """The keys the grid sweeper gives several values (a later override of a key wins, as in the
+    sweeper): what tells its jobs apart. None for another sweeper or an unparsable list."""
+    try:
+        overrides = sweep_overrides(config)
+    except Exception:
+        log.debug("could not read the sweep's keys", exc_info=True)
+        return None
+    if overrides is None:
+        return None
+    swept = {override.key_or_group: override.is_sweep_override() for override in overrides}
+    return [key for key, several in swept.items() if several]
 
 
 def count_done(sweep_dir: Path, job_num: int) -> int:
@@ -86,6 +112,7 @@ class MlflowSweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.sweep_id = ""
         self.settings: Settings | None = None
         self.heartbeat: ParentHeartbeat | None = None
         self.search: Any = None  # a pipeline.tuning.search.Search, for a parallel search
@@ -99,7 +126,7 @@ class MlflowSweepCallback(Callback):
         logging.getLogger(JOBLIB_LOGGER).addFilter(without_joblib_settings)
         with exit_on_error("validating the sweep's config"):
             settings = self.settings = load_settings(config)
-        sweep_id = uuid.uuid4().hex[:8]
+        sweep_id = self.sweep_id = uuid.uuid4().hex[:8]
         overrides = list(config.hydra.overrides.task)
         source = launch.Source.PROJECT if launch.project_run() else launch.Source.MULTIRUN
         # SIGTERM/SIGHUP stop the sweep like Ctrl-C: this process ends its runs KILLED at exit.
@@ -120,7 +147,7 @@ class MlflowSweepCallback(Callback):
                 self.parent_run_id = groups.start_sweep(
                     store, experiment, sweep_id, overrides, source.value, where
                 )
-        launch.hand_to_jobs(self.parent_run_id, sweep_id)
+        launch.hand_to_jobs(self.parent_run_id, sweep_id, swept_keys(config))
         os.environ[PROGRESS_ENV] = f"{time.time():.3f} {count_jobs(config) or 0}"
         parent = self.parent_run_id
         self.heartbeat = ParentHeartbeat(store, parent, settings.tracking.stale_after_s).start()
@@ -165,7 +192,11 @@ class MlflowSweepCallback(Callback):
         store = Store.open(settings.tracking)
         try:
             with exit_on_error("the sweep's report"):
-                build_report(settings, parent)
+                report = build_report(settings, parent)
+            log.info("sweep %s: report %s", self.sweep_id, shown(report))
         finally:
             status = groups.end_group(store, parent)
-            log.info("MLflow sweep parent run %s ended %s", self.parent_run_id, status)
+            log.info(
+                "sweep %s: MLflow parent run %s ended %s: %s",
+                self.sweep_id, parent, status, store.run_page(parent),
+            )  # fmt: skip

@@ -1,5 +1,7 @@
 """How this process was launched, decided once: a DVC stage, a Hydra run or multirun job, or an
 MLflow Projects entry point; what differs per launcher reads the `Launch` that `detect` returns.
+A job of a sweep or of the DVC matrix is labelled by its overrides (`rate=0.5 seed=2`), so its lines
+say whose they are when jobs run side by side.
 
 Whoever starts trainings side by side makes their parent run first and hands its id down in the
 environment (a multirun's callback, `make run`, `mlflow run`); a lone `dvc repro` runs its stages one
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +27,19 @@ if TYPE_CHECKING:
 # Handed by whoever starts trainings side by side (a multirun's callback, `make run`) to them.
 PARENT_RUN_ENV = "DROPOUT_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "DROPOUT_LAB_SWEEP_ID"
+# ... and the keys the sweep varies (space-separated): a job's label is its overrides of them.
+SWEPT_KEYS_ENV = "DROPOUT_LAB_SWEPT_KEYS"
+# A label's short names for the keys sweeps vary most; any other override is shown whole.
+SHORT_KEYS = {
+    "model.dropout.rate": "rate",
+    "model.dropout.input_rate": "input_rate",
+    "model.dropout.impl": "impl",
+    "train.seed": "seed",
+    "train.epochs": "epochs",
+    "train.learning_rate": "learning_rate",
+    "data.train_size": "train_size",
+    "search.worker": "worker",
+}
 # Set by `mlflow run` for the command of an entry point (mlflow.projects.utils.get_run_env_vars).
 PROJECT_RUN_ENV = "MLFLOW_RUN_ID"
 PROJECT_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"
@@ -66,10 +82,17 @@ class Launch:
     output_dir: Path | None = None
     # The command line's overrides (to say how to run it again).
     overrides: tuple[str, ...] = ()
+    # Which job of a sweep or of the DVC matrix this is (`rate=0.5 seed=2`); empty for a lone run.
+    label: str = ""
 
     @property
     def under_dvc(self) -> bool:
         return self.source is Source.DVC
+
+    @property
+    def line_prefix(self) -> str:
+        """What this job's epoch lines and last lines start with: `[rate=0.5 seed=2] `, or nothing."""
+        return f"[{self.label}] " if self.label else ""
 
 
 def detect() -> Launch:
@@ -83,17 +106,32 @@ def detect() -> Launch:
         "sweep_id": env.get(SWEEP_ID_ENV, ""),
         "overrides": tuple(hydra_cfg.overrides.task),
     }
-    if hydra_cfg.job.config_name == DVC_CONFIG_NAME:
+    if hydra_cfg.job.config_name == DVC_CONFIG_NAME:  # the stage's overrides are its matrix item
         return Launch(
             Source.DVC, parent_run_id=parent or project_run, dvc_experiment=env.get(DVC_EXP_ENV) or None,
-            dvc_baseline=env.get(DVC_BASELINE_ENV) or None, dvc_invocation=dvc_invocation(), **common,
+            dvc_baseline=env.get(DVC_BASELINE_ENV) or None, dvc_invocation=dvc_invocation(),
+            label=job_label(common["overrides"]), **common,
         )  # fmt: skip
     common["output_dir"] = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        return Launch(Source.MULTIRUN, parent_run_id=parent, **common)
+        swept = env.get(SWEPT_KEYS_ENV)
+        label = job_label(common["overrides"], None if swept is None else swept.split())
+        return Launch(Source.MULTIRUN, parent_run_id=parent, label=label, **common)
     if project_run:
         return Launch(Source.PROJECT, own_run_id=project_run, **common)
     return Launch(Source.HYDRA, **common)
+
+
+def job_label(overrides: Sequence[str], swept: Collection[str] | None = None) -> str:
+    """A job's overrides of the `swept` keys (all of them when None), common keys by their short
+    names: `model.dropout.rate=0.5 train.seed=2` -> `rate=0.5 seed=2`."""
+    parts = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        name = key.lstrip("+~")
+        if sep and (swept is None or name in swept):
+            parts.append(f"{SHORT_KEYS.get(name, key)}={value}")
+    return " ".join(parts)
 
 
 def project_run() -> tuple[str, str | None] | None:
@@ -102,10 +140,15 @@ def project_run() -> tuple[str, str | None] | None:
     return (run_id, os.environ.get(PROJECT_EXPERIMENT_ENV) or None) if run_id else None
 
 
-def hand_to_jobs(parent_run_id: str, sweep_id: str) -> None:
-    """Tell a multirun's jobs (this process's children inherit the environment) their parent."""
+def hand_to_jobs(parent_run_id: str, sweep_id: str, swept: Sequence[str] | None) -> None:
+    """Tell a multirun's jobs (this process's children inherit the environment) their parent and
+    the keys the sweep varies (None: unknown, each job is labelled by all its overrides)."""
     os.environ[PARENT_RUN_ENV] = parent_run_id
     os.environ[SWEEP_ID_ENV] = sweep_id
+    if swept is None:
+        os.environ.pop(SWEPT_KEYS_ENV, None)
+    else:
+        os.environ[SWEPT_KEYS_ENV] = " ".join(swept)
 
 
 def dvc_invocation() -> str:

@@ -50,7 +50,10 @@ def train_tracked(
     with active_run.training_run(settings, launch, all_tags, resume_run_id=start.run_id, role=role) as run_id:
         done = start.checkpoint.history if start.checkpoint else []
         if start.checkpoint and done:
-            log.info("run %s: resuming after epoch %d from %s", run_id, len(done), start.checkpoint.folder)
+            log.info(
+                "%srun %s: resuming after epoch %d from %s",
+                launch.line_prefix, run_id, len(done), start.checkpoint.folder,
+            )  # fmt: skip
         if start.run_id is None:  # a resumed run has its dataset already
             sizes = {"train": len(data.y_train), "validation": len(data.y_val), "test": len(data.y_test)}
             source = project_path("data", "processed", f"{data.name}.npz")
@@ -63,7 +66,8 @@ def train_tracked(
             writers = [history_writer(files, done)]  # before the recorders: files lead, MLflow follows
             recorders.append(record.warm_up_after_first_epoch)  # for the model logged at the end
         try:
-            result = build_and_fit(settings, data, [*writers, *recorders, *hooks], start.checkpoint, target)
+            every_hook = [*writers, *recorders, *hooks]
+            result = build_and_fit(settings, data, every_hook, start.checkpoint, target, launch.line_prefix)
         except KeyboardInterrupt as exc:
             if target is not None:
                 saved = checkpoint.latest(target.folder)
@@ -82,8 +86,8 @@ def train_tracked(
         checkpoint.remove(start.checkpoint.folder.parent)
     last = result.history.iloc[-1]
     log.info(
-        "run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
-        run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
+        "%strained in MLflow run %s: val_accuracy %.4f, gap %+.4f, %.2fs/epoch",
+        launch.line_prefix, run_id, last["val_accuracy"], last["gap"], result.seconds_per_epoch,
     )  # fmt: skip
     return run_id, result
 

@@ -22,7 +22,7 @@ from pipeline.core.params import composed_settings
 from pipeline.process.exit import reported_as_exit
 from pipeline.tools.server import healthy, stop_group
 from pipeline.tracking.store import Store
-from pipeline.tracking.uri import resolve_tracking_uri
+from pipeline.tracking.uri import UI_PORT, resolve_tracking_uri
 
 READY_TIMEOUT_S = 120.0
 
@@ -60,7 +60,7 @@ def start_ui(backend_store_uri: str, port: int) -> subprocess.Popen[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=UI_PORT)
     parser.add_argument("--experiment", help="default: tracking.experiment of conf/")
     args = parser.parse_args(argv)
     with reported_as_exit():  # UserError: one line, exit 2; Ctrl-C 130, SIGTERM 143

@@ -31,7 +31,7 @@ from pipeline.tracking.tags import (
     TAG_ROLE,
     tag_is,
 )
-from pipeline.tracking.uri import artifact_location, resolve_tracking_uri, with_installed_driver
+from pipeline.tracking.uri import artifact_location, resolve_tracking_uri, run_page, with_installed_driver
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -141,6 +141,10 @@ class Store:
 
     def experiment_of(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.experiment_id
+
+    def run_page(self, run_id: str) -> str:
+        """Where the run is seen in the MLflow UI, and how to open it (`uri.run_page`)."""
+        return run_page(self.uri, self.experiment_of(run_id), run_id)
 
     # ------------------------------------------------------------ the one search
 

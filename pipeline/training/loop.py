@@ -83,29 +83,32 @@ def compile_model(model: keras.Model, cfg: TrainConfig, epoch_steps: int = 1) ->
     )
 
 
-def log_epoch_line(row: dict[str, float], seconds: float) -> None:
-    """One concise line per epoch, for logs where a progress bar would be noise."""
+def log_epoch_line(row: dict[str, float], seconds: float, prefix: str = "") -> None:
+    """One concise line per epoch, for logs where a progress bar would be noise; `prefix` says
+    whose it is (a sweep job's label)."""
     log.info(
-        "epoch %d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  gap %+.4f  (%.1fs)",
-        row["epoch"], row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
+        "%sepoch %d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  gap %+.4f  (%.1fs)",
+        prefix, row["epoch"], row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
         row["gap"], seconds,
     )  # fmt: skip
 
 
-def print_epoch_line(row: dict[str, float], seconds: float) -> None:
+def print_epoch_line(row: dict[str, float], seconds: float, prefix: str = "") -> None:
     """The same line on stdout, for a process that configured no logging (a notebook, a script)."""
     print(
-        f"epoch {row['epoch']}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
+        f"{prefix}epoch {row['epoch']}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
         f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  gap {row['gap']:+.4f}  "
         f"({seconds:.1f}s)",
         flush=True,
     )
 
 
-def epoch_line_hook() -> EpochHook:
-    """One line per epoch: logged where logging has a handler (Hydra apps configure one), printed
-    where it has none, since Python would drop the INFO line (Jupyter, a plain script)."""
-    return log_epoch_line if log.hasHandlers() else print_epoch_line
+def epoch_line_hook(prefix: str = "") -> EpochHook:
+    """One line per epoch, starting with `prefix`: logged where logging has a handler (Hydra apps
+    configure one), printed where it has none, since Python would drop the INFO line (Jupyter, a
+    plain script)."""
+    line = log_epoch_line if log.hasHandlers() else print_epoch_line
+    return lambda row, seconds: line(row, seconds, prefix)
 
 
 def fit(
@@ -114,6 +117,7 @@ def fit(
     cfg: TrainConfig,
     on_epoch: Sequence[EpochHook] = (),
     done: Sequence[dict[str, float]] = (),
+    line_prefix: str = "",
 ) -> TrainResult:
     """Fit on the training split, validating on the held-out split after every epoch
     (and stopping early on it when `train.early_stopping_patience` says so).
@@ -121,13 +125,15 @@ def fit(
     `done` are the history rows of epochs a restored model already trained (a resume): fitting
     continues with the next epoch. Epoch e's batch order is a function of (seed, e) (see
     `pipeline.training.batches`), so a resumed fit sees exactly the batches an uninterrupted one would.
+    Every epoch line starts with `line_prefix`; a job with one (a sweep's) prints lines, never a
+    progress bar: its siblings share the terminal, and bars would draw over each other.
     """
     from pipeline.training.steps import CompiledSteps
 
     hooks = list(on_epoch)
-    show_bar = cfg.progress and sys.stdout.isatty()
+    show_bar = cfg.progress and sys.stdout.isatty() and not line_prefix
     if cfg.progress and not show_bar:
-        hooks.append(epoch_line_hook())
+        hooks.append(epoch_line_hook(line_prefix))
     rows: list[dict[str, float]] = []
     seconds: list[float] = []
     stopped = None
@@ -209,11 +215,13 @@ def build_and_fit(
     on_epoch: Sequence[EpochHook] = (),
     start: Checkpoint | None = None,
     save_to: checkpoint.Target | None = None,
+    line_prefix: str = "",
 ) -> TrainResult:
     """The whole training of one config, without tracking: what tests and benchmarks call.
 
     `start` resumes from a checkpoint of this config; `save_to` checkpoints after every epoch,
     before the `on_epoch` hooks run (so what they record is never ahead of the checkpoint).
+    `line_prefix` starts every epoch line (a sweep job's label, see `fit`).
     """
     from pipeline.model.mlp import build_model
 
@@ -229,7 +237,7 @@ def build_and_fit(
     if start:
         checkpoint.restore(model, start)
     hooks = [checkpoint.saver(model, save_to, done)] if save_to else []
-    return fit(model, data, settings.train, [*hooks, *on_epoch], done)
+    return fit(model, data, settings.train, [*hooks, *on_epoch], done, line_prefix)
 
 
 def final_metrics(history: pd.DataFrame) -> dict[str, float]:

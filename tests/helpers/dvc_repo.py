@@ -81,11 +81,26 @@ def make_repo(base: Path, settings: dict[str, Any] | None = None) -> Path:
 
 
 def reproduce(repo: Path) -> Path:
-    """One whole `dvc repro`, its small results committed: the baseline."""
-    run(repo, DVC, "repro")
+    """One whole `dvc repro`, its small results committed: the baseline. What it printed is kept in
+    `repro.log` beside the repo (`repro_output`)."""
+    done = run(repo, DVC, "repro")
+    (repo.parent / "repro.log").write_text(done.stdout + done.stderr)
     run(repo, "git", "add", "-A")
     git(repo, "commit", "-qm", "results")
     return repo
+
+
+def repro_output(repo: Path) -> dict[str, list[str]]:
+    """The baseline `dvc repro`'s log messages by stage (`train@0.0`): each line's text after
+    Hydra's `[time][logger][LEVEL] - `, in order."""
+    stages: dict[str, list[str]] = {}
+    messages: list[str] = []
+    for line in (repo.parent / "repro.log").read_text().splitlines():
+        if line.startswith("Running stage '"):
+            messages = stages.setdefault(line.split("'")[1], [])
+        elif "][INFO] - " in line or "][WARNING] - " in line:
+            messages.append(line.split("] - ", 1)[1])
+    return stages
 
 
 def restore_baseline(repo: Path) -> None:

@@ -1,5 +1,6 @@
 """Live progress: a running training's history and metrics files grow epoch by epoch (what `dvc exp
-show` and `dvc plots show` read), and a sweep's jobs say how many of all are done."""
+show` and `dvc plots show` read), a sweep's jobs say how many of all are done, and the keys a sweep
+varies (which label each job's lines) are read as Hydra's sweeper reads them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from pipeline.launchers.sweep_callback import BASIC_SWEEPER, count_jobs, progress_line
+from pipeline.launchers.sweep_callback import BASIC_SWEEPER, count_jobs, progress_line, swept_keys
 from pipeline.training.loop import HISTORY_COLUMNS
 from tests.helpers.process_runs import SLOW_EPOCHS, make_project, start_training, stop
 from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
@@ -70,6 +71,22 @@ def test_the_number_of_jobs_counts_command_line_and_preset_sweeps():
     assert progress_line(4, None, 5) == "sweep: 4 jobs done, 0:00:05 elapsed"
 
 
+def _sweep_config(params: dict[str, str], task: list[str], sweeper: str = BASIC_SWEEPER) -> DictConfig:
+    return OmegaConf.create(
+        {"hydra": {"sweeper": {"_target_": sweeper, "params": params}, "overrides": {"task": task}}}
+    )
+
+
+def test_the_swept_keys_are_those_with_several_values_from_the_command_line_or_a_preset():
+    preset = {"model.dropout.rate": "0,0.5", "train.seed": "1,2,3"}
+    task = ["experiment=paper_rates", "data.train_size=range(100,300,100)", "train.epochs=2"]
+    assert swept_keys(_sweep_config(preset, task)) == ["model.dropout.rate", "train.seed", "data.train_size"]
+    # A key fixed on the command line is no longer swept, as for the sweeper (a later override wins).
+    assert swept_keys(_sweep_config(preset, ["train.seed=1"])) == ["model.dropout.rate"]
+    assert swept_keys(_sweep_config({}, ["train.epochs=2"])) == []
+    assert swept_keys(_sweep_config({}, ["model.dropout.rate=0,0.5"], sweeper="some.OtherSweeper")) is None
+
+
 @pytest.mark.slow
 def test_each_job_of_a_sweep_says_how_many_are_done(synthetic_mnist: SyntheticMnist, tmp_path):
     root = downloaded_project(tmp_path, synthetic_mnist)
@@ -80,3 +97,4 @@ def test_each_job_of_a_sweep_says_how_many_are_done(synthetic_mnist: SyntheticMn
     output = done.stdout + done.stderr
     assert "sweep: 1/2 jobs done, 0:" in output, output[-3000:]
     assert "sweep: 2/2 jobs done, 0:" in output
+    assert "[rate=0] epoch 1  loss" in output and "[rate=0.5] epoch 1  loss" in output  # whose each line is

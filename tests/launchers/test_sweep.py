@@ -1,9 +1,12 @@
-"""A Hydra multirun over dropout rates: one MLflow parent run, one child per job (joblib processes)."""
+"""A Hydra multirun over dropout rates: one MLflow parent run, one child per job (joblib processes),
+and output that says whose each line is: every epoch line and a job's last lines carry the job's
+label, and the sweep ends by naming its report and its parent run."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +96,42 @@ def test_a_sweep_over_rates_and_seeds_makes_one_parent_and_reports_intervals_and
     assert "Complete runs per rate: 2 (seeds 1, 2)." in text
     assert "rate 0.5 against rate 0, paired on 2 seeds (1, 2):" in text
     assert "| 0.5 | test NLL | 2 |" in text and "nan" not in text.lower()
+
+    _check_output_says_whose(done.stdout, root, parent, children)
+
+
+def _messages(stdout: str) -> list[str]:
+    """Each log line's message: what follows Hydra's `[time][logger][LEVEL] - ` or `[time][HYDRA] `."""
+    return [re.sub(r"^\[[^]]*\]\[[^]]*\](\[\w+\] -)? ", "", line) for line in stdout.splitlines()]
+
+
+def _check_output_says_whose(stdout: str, root: Path, parent, children) -> None:
+    """Every epoch line starts with its job's label (its values of the swept keys, short names),
+    each job's last lines give its test accuracy, its run and its folder under that label, and
+    the sweep's last lines name its report and its parent run."""
+    messages = _messages(stdout)
+    epochs = [m for m in messages if re.search(r"epoch \d+  loss", m)]
+    labelled = [re.fullmatch(r"\[(rate=[\d.]+ seed=\d)\] epoch (\d+)", m.split("  ")[0]) for m in epochs]
+    assert all(labelled), epochs
+    labels = {f"rate={rate} seed={seed}" for rate in ("0", "0.5") for seed in (1, 2)}
+    assert sorted(m.groups() for m in labelled if m) == sorted((j, e) for j in labels for e in ("1", "2"))
+    for child in children:
+        rate, seed = child.data.params["model.dropout.rate"], child.data.params["train.seed"]
+        prefix = f"[rate={'0' if rate == '0.0' else rate} seed={seed}] "
+        accuracy, mc = child.data.metrics["test_accuracy"], child.data.metrics.get("mc_accuracy")
+        # MC dropout's accuracy where there is dropout to sample (rate 0 gets none).
+        mc_part = f", MC-dropout accuracy {mc:.4f} (3 passes)" if rate != "0.0" else ""
+        assert any(m.startswith(f"{prefix}test accuracy {accuracy:.4f}{mc_part}; gap ") for m in messages)
+        assert any(m.startswith(f"{prefix}MLflow run {child.info.run_id}: http://") for m in messages)
+        folders = [m.removeprefix(f"{prefix}files: ") for m in messages if m.startswith(f"{prefix}files: ")]
+        assert len(folders) == 1 and Path(folders[0]).parent == root / "multirun", folders
+    sweep_id, parent_id = parent.data.tags[TAG_SWEEP], parent.info.run_id
+    page = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs/{parent_id}"
+    report = root / "reports" / f"sweep_{sweep_id}" / "comparison.md"
+    ended = f"MLflow parent run {parent_id} ended FINISHED: {page} (start the UI with `make ui`)"
+    assert messages[-2:] == [f"sweep {sweep_id}: report {report}", f"sweep {sweep_id}: {ended}"], stdout[
+        -3000:
+    ]
 
 
 @pytest.mark.slow

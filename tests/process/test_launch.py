@@ -36,3 +36,22 @@ def test_a_stage_takes_the_key_of_its_dvc_ancestor_and_one_run_by_hand_its_own(t
     by_hand = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True)
     key, pid = by_hand.stdout.split()
     assert key.split(":")[1] == pid != str(os.getpid())
+
+
+def test_a_jobs_label_is_its_values_of_the_swept_keys_short_names_for_common_ones():
+    overrides = ["experiment=quick", "model.dropout.rate=0.5", "train.seed=2", "+tags.team=vision", "~eval"]
+    swept = ["model.dropout.rate", "train.seed", "tags.team"]
+    assert launch.job_label(overrides, swept) == "rate=0.5 seed=2 +tags.team=vision"
+    # Keys the sweep does not vary are left out; without the sweep's keys, every override counts.
+    assert launch.job_label(overrides, ["train.seed"]) == "seed=2"
+    assert launch.job_label(overrides, []) == ""
+    assert launch.job_label(["model.dropout.rate=0.0", "data.train_size=500"]) == "rate=0.0 train_size=500"
+    assert (
+        launch.job_label(["paper_recipe=dropout", "model.max_norm=3"])
+        == "paper_recipe=dropout model.max_norm=3"
+    )
+
+
+def test_a_labelled_jobs_lines_start_with_its_label_and_a_lone_runs_with_nothing():
+    assert launch.Launch(launch.Source.MULTIRUN, label="rate=0.5 seed=2").line_prefix == "[rate=0.5 seed=2] "
+    assert launch.Launch(launch.Source.HYDRA).line_prefix == ""

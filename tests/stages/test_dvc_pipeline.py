@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.dvc_repo import DVC, RATES, VENV_BIN, make_repo, reproduce
+from tests.helpers.dvc_repo import DVC, RATES, VENV_BIN, make_repo, repro_output, reproduce
 from tests.helpers.dvc_repo import accuracy_of as _test_accuracy
 from tests.helpers.dvc_repo import git as _git
 from tests.helpers.dvc_repo import params as _params
@@ -131,6 +131,37 @@ def test_editing_plumbing_or_evaluation_code_leaves_every_training_up_to_date(re
         ran = _stages_after_editing(repo, module)
         assert {"evaluate@0.0", "evaluate@0.5"} <= ran, module
         assert not {stage for stage in ran if stage.startswith("train@")}, (module, ran)
+
+
+def test_each_matrix_items_lines_carry_its_label_and_its_evaluation_ends_with_test_accuracy_run_and_files(
+    reproduced: Path,
+):
+    """A DVC matrix item is a job of a sweep (`make run` runs them side by side): its epoch lines
+    and its evaluation's last lines carry its label; the evaluate stage, where test accuracy is
+    computed, ends with it, the MLflow run that trained the model and where the files are."""
+    from mlflow import MlflowClient
+
+    stages = repro_output(reproduced)
+    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced / 'mlflow.db'}")
+    for rate in RATES:
+        epochs = [m.split("  ")[0] for m in stages[f"train@{rate}"] if "  loss " in m]
+        assert epochs == [f"[rate={rate}] epoch 1", f"[rate={rate}] epoch 2"], stages[f"train@{rate}"]
+        run_id = json.loads((reproduced / "outputs" / "dvc" / f"rate_{rate}.mlflow_run.json").read_text())[
+            "run_id"
+        ]
+        run = client.get_run(run_id)
+        accuracy = json.loads((reproduced / "metrics" / "eval" / f"rate_{rate}.json").read_text())[
+            "test_accuracy"
+        ]
+        assert run.data.metrics["test_accuracy"] == accuracy
+        last = stages[f"evaluate@{rate}"][-3:]
+        assert last[0].startswith(f"[rate={rate}] test accuracy {accuracy:.4f}"), last
+        page = f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+        assert last[1].startswith(f"[rate={rate}] MLflow run {run_id}: {page} (start the UI with `"), last
+        assert last[2] == (
+            f"[rate={rate}] files: models/rate_{rate}, metrics/eval/rate_{rate}.json, plots/png/rate_{rate}, "
+            f"metrics/train/rate_{rate}.json, plots/history/rate_{rate}.csv, plots/confusion/rate_{rate}.csv"
+        )
 
 
 def test_small_results_are_committed_and_large_ones_cached(reproduced: Path):

@@ -4,6 +4,7 @@ trainings grouped under one MLflow parent as one `dvc repro` groups them."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def test_make_runs_repro_trains_side_by_side_and_equals_a_plain_dvc_repro(repo: 
 
     done = run(repo, sys.executable, "-m", "pipeline.tools.repro", "--environment", "environment.json")
     assert "[train@0.2]" in done.stdout and "[evaluate@0.5]" in done.stdout
+    # Side by side, each training's epoch lines carry its matrix item's label.
+    for rate in ("0.0", "0.2", "0.5"):
+        assert re.search(rf"^\[train@{rate}\] .*\[rate={rate}\] epoch 2  loss", done.stdout, re.M), (
+            done.stdout
+        )
     assert "wrote environment.json" in done.stdout  # new results: the environment that made them
     assert "Data and pipelines are up to date" in run(repo, DVC, "status").stdout
     lock = (repo / "dvc.lock").read_bytes()

@@ -46,6 +46,8 @@ def test_a_ray_sweep_logs_parent_children_and_report_to_the_server(
         )
     assert code == 0, output[-3000:]
     assert "Connected to Ray cluster" in output and "(_run_job pid=" in output  # jobs ran on Ray workers
+    for label in ("rate=0 seed=1", "rate=0 seed=2", "rate=0.5 seed=1", "rate=0.5 seed=2"):
+        assert f"[{label}] epoch 2  loss" in output  # the keys the sweep varies reached the Ray workers
 
     client = MlflowClient(tracking_uri=shared_server.url)
     runs = [r for r in _runs(shared_server.url) if r.data.tags.get(TAG_SWEEP)]

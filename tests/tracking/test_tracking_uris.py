@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tracking.uri import with_installed_driver
+from pipeline.tracking.uri import default_tracking_uri, run_page, with_installed_driver
 from tests.helpers.process_runs import make_project, run_stage
 
 TINY = ["model.hidden_units=[8]", "train.epochs=1", "tracking.log_model=false", "eval.mc_samples=0"]
@@ -113,6 +113,21 @@ def test_postgresql_names_the_installed_driver():
     )
     assert with_installed_driver("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     assert with_installed_driver("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_a_runs_page_is_on_its_server_or_where_make_ui_serves_it(monkeypatch):
+    """What a training's last lines and a sweep's say to open a run: the server's page (without
+    the credentials a URI may hold), else the page `make ui` serves, and how to start it."""
+    page = "#/experiments/3/runs/abc"
+    server = "https://ana:secret@mlflow.example.org:8443/mlflow/"
+    assert run_page(server, "3", "abc") == f"https://mlflow.example.org:8443/mlflow/{page}"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    expected = f"http://127.0.0.1:5000/{page} (start the UI with `make ui`)"
+    assert run_page(default_tracking_uri(), "3", "abc") == expected
+    other = "sqlite:////elsewhere/mlflow.db"
+    assert run_page(other, "3", "abc").endswith(f"(start the UI with `MLFLOW_TRACKING_URI={other} make ui`)")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)  # where `make ui` looks first
+    assert run_page(other, "3", "abc") == expected
 
 
 def test_a_database_that_takes_no_connection_is_named(project):

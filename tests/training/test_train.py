@@ -4,6 +4,8 @@ per-epoch metrics, tags, artifacts, the model), and never left RUNNING."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 
 import mlflow
@@ -22,7 +24,7 @@ from pipeline.runs.tracked_training import train_tracked
 from pipeline.tracking.active_run import training_run
 from pipeline.tracking.tags import TAG_COMMIT, TAG_FINGERPRINT, TAG_IMPL, TAG_SWEEP
 from pipeline.train import run_files
-from pipeline.training.loop import build_and_fit
+from pipeline.training.loop import build_and_fit, print_epoch_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +46,39 @@ def test_training_learns(tiny_settings, tiny_data):
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert history["val_accuracy"].iloc[-1] > 0.5  # 10 classes: chance is 0.1
     assert (history["gap"] == history["accuracy"] - history["val_accuracy"]).all()
+
+
+def test_on_a_terminal_a_lone_run_draws_a_bar_and_a_sweeps_job_prints_lines_with_its_label(
+    tiny_settings, tiny_data, monkeypatch, capsys, caplog
+):
+    """Jobs side by side share the terminal: their bars would draw over each other, and a line
+    must say whose it is. The lines are logged where logging has a handler (here pytest's)."""
+    caplog.set_level(logging.INFO, logger="pipeline.training.loop")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    shown = tiny_settings.model_copy(
+        update={"train": tiny_settings.train.model_copy(update={"progress": True})}
+    )
+    epochs = shown.train.epochs
+
+    build_and_fit(shown, tiny_data, line_prefix="[rate=0.2 seed=1] ")
+    lines = [r.getMessage() for r in caplog.records if "epoch " in r.getMessage()]
+    assert [line.split("  ")[0] for line in lines] == [
+        f"[rate=0.2 seed=1] epoch {n}" for n in range(1, epochs + 1)
+    ]
+    assert "Epoch 1/" not in capsys.readouterr().out
+
+    caplog.clear()
+    build_and_fit(shown, tiny_data)
+    assert f"Epoch 1/{epochs}" in capsys.readouterr().out  # Keras' bar, as the run has the terminal alone
+    assert not [r for r in caplog.records if "epoch " in r.getMessage()]
+
+
+def test_without_logging_the_epoch_line_is_printed_with_its_prefix(capsys):
+    row = {"epoch": 3, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.85, "gap": 0.05}
+    print_epoch_line(row, 1.25, "[rate=0.5] ")
+    assert capsys.readouterr().out == (
+        "[rate=0.5] epoch 3  loss 0.5000  acc 0.9000  val_loss 0.6000  val_acc 0.8500  gap +0.0500  (1.2s)\n"
+    )
 
 
 def test_a_run_logs_params_metrics_tags_and_artifacts(tiny_settings, tiny_data, mlflow_store, tmp_path):
