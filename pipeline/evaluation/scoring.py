@@ -99,7 +99,7 @@ def evaluate_model(
     Train accuracy is measured again in inference mode on the whole training split: the history's
     `accuracy` is a running mean over an epoch with dropout active, which understates it.
     """
-    from pipeline.model.mlp import has_dropout
+    from pipeline.model.blocks import has_dropout
 
     probs = predict_probs(model, data.x_test)
     labels = np.asarray(data.y_test)

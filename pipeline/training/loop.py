@@ -215,12 +215,12 @@ def build_and_fit(
     `start` resumes from a checkpoint of this config; `save_to` checkpoints after every epoch,
     before the `on_epoch` hooks run (so what they record is never ahead of the checkpoint).
     """
-    from pipeline.model.mlp import build_model
+    from pipeline.model.registry import build_model
 
     configure_runtime(settings.train)
     model = build_model(
         settings.model,
-        input_dim=data.x_train.shape[1],
+        image_shape=data.image_shape,
         num_classes=int(data.y_train.max()) + 1,
         seed=settings.train.seed,
     )

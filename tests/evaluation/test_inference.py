@@ -34,7 +34,7 @@ def eager_passes(model: keras.Model, pixels: np.ndarray, samples: int, seed: int
 
 def project_model(*overrides: str) -> keras.Model:
     settings = tiny_settings_with(*overrides)
-    return build_model(settings.model, input_dim=784, num_classes=10, seed=3)
+    return build_model(settings.model, image_shape=(28, 28), num_classes=10, seed=3)
 
 
 def branched_model() -> keras.Model:
