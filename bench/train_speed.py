@@ -76,9 +76,8 @@ def child_project(seed: int, epochs: int, overrides: list[str]) -> dict[str, Any
     start = time.perf_counter()
     result = build_and_fit(settings, data, on_epoch=[lambda row, s: seconds.append(s)])
     fit_seconds = time.perf_counter() - start
-    _, accuracy = (
-        CompiledSteps(result.model, data.x_train, data.y_train, 32).validate(data.x_test, data.y_test).means()
-    )
+    steps = CompiledSteps(result.model, data.x_train, data.y_train, 32)
+    accuracy = steps.validate(data.x_test, data.y_test).values()["accuracy"]
     return {
         "epoch_seconds": seconds,
         "fit_seconds": fit_seconds,

@@ -5,6 +5,7 @@ value and what is allowed (`pipeline.core.errors.ConfigError`).
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -61,12 +63,32 @@ class DropoutConfig(_Strict):
     input_rate: Rate
 
 
+# Where `model.name` is looked up: a module of this package whose `Config` and `build_model` make
+# the model (`pipeline.model.registry`). Named as text: the config layer knows where models live,
+# never which ones there are.
+MODEL_REGISTRY = "pipeline.model.registry"
+
+
+def _registry() -> Any:
+    return importlib.import_module(MODEL_REGISTRY)
+
+
 class ModelConfig(_Strict):
-    name: Literal["mlp"]
+    """The keys every model shares; a model's module subclasses it as `Config` with its own."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     hidden_units: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
     activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu", "selu"]
     dropout: DropoutConfig
     max_norm: Annotated[float, Field(gt=0.0)] | None
+
+    @field_validator("name")
+    @classmethod
+    def _a_model(cls, name: str) -> str:
+        known = _registry().names()
+        if name not in known:
+            raise ValueError(f"no such model; the models are {', '.join(known)} (modules of pipeline/model/)")
+        return name
 
 
 class TrainConfig(_Strict):
@@ -268,7 +290,8 @@ class Settings(_Strict):
     """The whole validated config; plain functions take this (or one of its parts)."""
 
     data: DataConfig
-    model: ModelConfig
+    # Validated by the class of the model `model.name` names, and dumped with all of its keys.
+    model: SerializeAsAny[ModelConfig]
     train: TrainConfig
     tracking: TrackingConfig
     eval: EvalConfig
@@ -278,6 +301,15 @@ class Settings(_Strict):
     search: SearchConfig | None = None
     # The user's own tags, set on every MLflow run (never params: they say nothing of the numbers).
     tags: dict[TagKey, TagValue]
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _by_its_model(cls, model: Any) -> Any:
+        """The model's own `Config` validates its keys (an unknown name: the shared schema says so)."""
+        name = model.get("name") if isinstance(model, dict) else None
+        if isinstance(name, str) and name in _registry().names():
+            return _registry().config_class(name).model_validate(model)
+        return model
 
     @field_validator("tags")
     @classmethod

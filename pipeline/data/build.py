@@ -60,6 +60,11 @@ def read_raw(folder: Path, files: DataFiles) -> RawData:
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, images_file: str, labels_file: str) -> None:
+    if images.shape[1] != images.shape[2]:
+        raise DataError(
+            f"{images_file} holds {images.shape[1]}x{images.shape[2]} images; the processed data "
+            "stores square images as rows"
+        )
     if len(images) != len(labels):
         raise DataError(f"{images_file} has {len(images)} images but {labels_file} has {len(labels)} labels")
     if len(labels) and labels.max() >= NUM_CLASSES:
@@ -130,7 +135,8 @@ def _subset_of(labels: np.ndarray, cfg: DataConfig) -> np.ndarray:
 
 
 def _pixels(images: np.ndarray) -> np.ndarray:
-    """uint8 images to flat uint8 rows (the model is an MLP); scaling to [0, 1] waits for the batch."""
+    """uint8 images to flat uint8 rows (square, so `ProcessedData.image_shape` folds them back);
+    scaling to [0, 1] waits for the batch."""
     return np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.uint8)
 
 

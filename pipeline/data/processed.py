@@ -6,6 +6,7 @@ No TensorFlow here: every stage reads this, and it must be cheap to import.
 from __future__ import annotations
 
 import hashlib
+import math
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ class DataError(UserError):
 
 @dataclass(frozen=True, eq=False)
 class ProcessedData:
-    """What training and evaluation read: x (N, 784) uint8 pixels 0..255, y (N,) int64 in 0..9.
+    """What training and evaluation read: x (N, pixels) uint8 rows of square images (784 = 28 x 28
+    for MNIST), 0..255, y (N,) int64 in 0..9. Models take the rows as they are (`image_shape` says
+    how to fold them back into images).
 
     The model sees x / 255 as float32, scaled per batch (`pipeline.model.pixels.to_unit`)."""
 
@@ -43,6 +46,19 @@ class ProcessedData:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {key: getattr(self, key) for key in ARRAY_KEYS}
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the images: the rows hold square images (`pipeline.data.build` refuses
+        others), so the side is the square root of a row's length."""
+        return image_shape(self.x_train.shape[1])
+
+
+def image_shape(row_length: int) -> tuple[int, int]:
+    side = math.isqrt(row_length)
+    if side * side != row_length:
+        raise DataError(f"image rows of {row_length} pixels are not square images")
+    return side, side
 
 
 def fingerprint(arrays: Mapping[str, np.ndarray]) -> str:

@@ -1,7 +1,8 @@
 """Forward passes for evaluation: the deterministic front of the model once, the rest compiled.
 
-In the MLP, everything before the first dropout layer (the input layer and the first Dense layer,
-some 90% of the arithmetic) gives the same output in every Monte-Carlo pass. `BatchedForward`
+Everything before the first dropout layer (in the MLP the first Dense layer, some 90% of the
+arithmetic; in the CNN its convolutions up to the first dropout) gives the same output in every
+Monte-Carlo pass. `BatchedForward`
 computes it once per batch and runs only the rest of the model per pass, as a compiled TensorFlow
 function. The masks still come from the dropout layers' own seed generators, drawn in the same order
 (pass by pass, batch by batch, same batch shapes), so the probabilities equal those of calling the
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import keras
 
 # Layers whose output does not depend on the training flag nor draw random numbers.
-_DETERMINISTIC = ("Dense",)
+_DETERMINISTIC = ("Dense", "Reshape", "Flatten", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Activation")
 
 
 def chain_layers(model: keras.Model) -> list[Any] | None:

@@ -68,10 +68,15 @@ def gap_and_accuracy_vs_rate(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
     Each row needs `rate`, `train_size` and `<metric>_mean`, `<metric>_low`, `<metric>_high` for
     `overfit_gap`, `train_accuracy`, `val_accuracy` and `test_accuracy` (the bounds of its 95% interval
-    over seeds; None for a single run: no bar); one line per train size.
+    over seeds; None for a single run: no bar); one line per train size (and `variant`, the other
+    dropout rates, when rows have one).
     """
     table = pd.DataFrame(list(rows)).dropna(subset=["overfit_gap_mean"]).sort_values("rate")
     table["size"] = [_size_text(size) for size in table["train_size"]]
+    if "variant" in table:  # other dropout rates that differ between rows: a line each
+        table["size"] = [
+            f"{size}, {variant}" for size, variant in zip(table["size"], table["variant"], strict=True)
+        ]
     sizes = list(dict.fromkeys(table["size"]))
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     gap_ax, acc_ax = fig.subplots(1, 2)

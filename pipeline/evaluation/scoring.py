@@ -1,15 +1,15 @@
 """Evaluate one trained model on the test set: the numbers, the files they go to (no tracking).
 
-Measures test loss/accuracy, per-class accuracy and confusion, the overfitting gap, the epoch of
-lowest validation loss, calibration (ECE, NLL) and, when the model has dropout, Monte-Carlo dropout
-beside the deterministic (weight-scaling) prediction.
+Computes every metric of the scorecard (`pipeline.evaluation.scorecard`: accuracy, calibration,
+the overfitting gap, the epoch of lowest validation loss...), per-class accuracy and confusion and,
+when the model has dropout, Monte-Carlo dropout beside the deterministic (weight-scaling) prediction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from pipeline.core.layout import RunFiles
 from pipeline.evaluation import metrics
 from pipeline.evaluation.inference import BatchedForward
 from pipeline.evaluation.metrics import ReliabilityBins
+from pipeline.evaluation.scorecard import Scored, scores
 
 if TYPE_CHECKING:
     import keras
@@ -94,63 +95,35 @@ def mc_dropout_passes(
 def evaluate_model(
     model: keras.Model, data: ProcessedData, history: pd.DataFrame, eval_cfg: EvalConfig, seed: int
 ) -> Evaluation:
-    """All evaluation numbers of one trained model (plain function: arrays and config in).
-
-    Train accuracy is measured again in inference mode on the whole training split: the history's
-    `accuracy` is a running mean over an epoch with dropout active, which understates it.
-    """
-    from pipeline.model.mlp import has_dropout
+    """Every test metric of the scorecard (`pipeline.evaluation.scorecard`) for one trained model,
+    with the per-class accuracy and, for a model with dropout, the MC-dropout prediction scored the
+    same way (plain function: arrays and config in)."""
+    from pipeline.model.blocks import has_dropout
 
     probs = predict_probs(model, data.x_test)
     labels = np.asarray(data.y_test)
     num_classes = probs.shape[1]
     predicted = probs.argmax(axis=1)
-    train_accuracy = metrics.accuracy(predict_probs(model, data.x_train), data.y_train)
-    test_accuracy = metrics.accuracy(probs, labels)
-    reliability = metrics.reliability_bins(probs, labels, eval_cfg.ece_bins)
-    test_nll = metrics.nll(probs, labels)
+    train_probs = predict_probs(model, data.x_train)
+    scored = Scored(probs, labels, train_probs, np.asarray(data.y_train), history, eval_cfg)
+    passes = None
+    if eval_cfg.mc_samples > 0 and has_dropout(model):
+        passes = mc_dropout_passes(model, data.x_test, eval_cfg.mc_samples, seed)
+        scored = replace(scored, mc=passes.mean(axis=0))
     out: dict[str, Any] = {
-        # The training loss (cross-entropy) on the test set; for this model it is the NLL.
-        "test_loss": test_nll,
-        "test_nll": test_nll,
-        "test_accuracy": test_accuracy,
-        "test_ece": reliability.ece(),
-        "test_entropy": metrics.predictive_entropy(probs),
-        "train_accuracy": train_accuracy,
-        "train_accuracy_running": float(history["accuracy"].iloc[-1]),
-        "overfit_gap": metrics.overfitting_gap(train_accuracy, test_accuracy),
-        "best_epoch": metrics.best_epoch(history["val_loss"]),
-        "best_val_loss": float(history["val_loss"].min()),
-        "val_loss_rise": metrics.val_loss_rise(history["val_loss"]),
-        "mc_samples": 0,
+        **scores(scored),
+        "mc_samples": 0 if passes is None else eval_cfg.mc_samples,
         "per_class_accuracy": _per_class(metrics.per_class_accuracy(predicted, labels, num_classes)),
     }
-    mc_reliability = None
-    if eval_cfg.mc_samples > 0 and has_dropout(model):
-        mc_values, mc_reliability = _mc_metrics(model, data.x_test, labels, eval_cfg, seed)
-        out |= mc_values
+    if passes is not None and eval_cfg.mc_curve:  # test error of the average of the first k passes
+        curve = metrics.mc_error_curve(passes, labels, eval_cfg.mc_curve)
+        out["mc_curve_error"] = {str(k): error for k, error in zip(eval_cfg.mc_curve, curve, strict=True)}
+    reliability = metrics.reliability_bins(probs, labels, eval_cfg.ece_bins)
+    mc_reliability = (
+        None if scored.mc is None else metrics.reliability_bins(scored.mc, labels, eval_cfg.ece_bins)
+    )
     confusion = metrics.confusion_matrix(predicted, labels, num_classes)
     return Evaluation(_rounded(out), labels, predicted, confusion, reliability, mc_reliability)
-
-
-def _mc_metrics(
-    model: keras.Model, x: np.ndarray, labels: np.ndarray, eval_cfg: EvalConfig, seed: int
-) -> tuple[dict[str, Any], ReliabilityBins]:
-    """The MC-dropout prediction (mean of the passes) scored like the deterministic one."""
-    passes = mc_dropout_passes(model, x, eval_cfg.mc_samples, seed)
-    mean = passes.mean(axis=0)
-    bins = metrics.reliability_bins(mean, labels, eval_cfg.ece_bins)
-    values: dict[str, Any] = {
-        "mc_samples": eval_cfg.mc_samples,
-        "mc_accuracy": metrics.accuracy(mean, labels),
-        "mc_nll": metrics.nll(mean, labels),
-        "mc_ece": bins.ece(),
-        "mc_entropy": metrics.predictive_entropy(mean),
-    }
-    if eval_cfg.mc_curve:  # test error of the average of the first k passes, keyed by k
-        curve = metrics.mc_error_curve(passes, labels, eval_cfg.mc_curve)
-        values["mc_curve_error"] = {str(k): error for k, error in zip(eval_cfg.mc_curve, curve, strict=True)}
-    return values, bins
 
 
 def _per_class(values: np.ndarray) -> dict[str, float | None]:

@@ -40,17 +40,24 @@ class Dropout:
     """Drops each unit with probability `rate` in training; see the module docstring for `scaling`.
 
     Masks come from `rng` (a `numpy.random.Generator`, or a seed for one), so the same seed gives
-    the same masks. `forward` remembers what `backward` needs: the input shape and the factor the
-    input was multiplied by (the mask times the scale in training).
+    the same masks. `noise_shape` (one entry per axis of the input, 1 where a draw is shared)
+    drops along the axes of size 1 together: `(N, 1, 1, C)` drops whole feature maps of
+    (N, H, W, C) activations, which is spatial dropout. `forward` remembers what `backward` needs:
+    the input shape and the factor the input was multiplied by (the mask times the scale in training).
     """
 
     def __init__(
-        self, rate: float, rng: np.random.Generator | int | None = None, scaling: Scaling = "inverted"
+        self,
+        rate: float,
+        rng: np.random.Generator | int | None = None,
+        scaling: Scaling = "inverted",
+        noise_shape: tuple[int, ...] | None = None,
     ) -> None:
         if scaling not in SCALINGS:
             raise ValueError(f"dropout scaling must be one of {SCALINGS}, got {scaling!r}")
         self.rate = check_rate(rate)
         self.scaling = scaling
+        self.noise_shape = noise_shape
         self.rng = np.random.default_rng(rng)
         self.mask: np.ndarray | None = None  # the last training mask: True = unit kept
         self._factor: np.ndarray | float | None = None
@@ -72,7 +79,8 @@ class Dropout:
         if self.rate == 0.0:
             return x
         if training:
-            self.mask = self.rng.random(x.shape) >= self.rate
+            draws = self.rng.random(self.noise_shape or x.shape)
+            self.mask = np.broadcast_to(draws >= self.rate, x.shape)
             scale = 1.0 / self.keep_prob if self.scaling == "inverted" else 1.0
             self._factor = np.where(self.mask, scale, 0.0).astype(x.dtype)
         elif self.scaling == "paper":

@@ -1,6 +1,8 @@
 """Collect training runs for the comparison: the DVC matrix outputs (`metrics/`, `plots/`) of the
 rates in `sweep.rates` (`collect_dvc`), or MLflow runs: a sweep parent's children, every training
-run of an experiment (`collect_mlflow`). Each becomes a `RunResult`, whatever its source. Which
+run of an experiment (`collect_mlflow`). Each becomes a `RunResult`, whatever its source, with every
+number its files or run hold; the report shows those the metrics' declarations label
+(`pipeline.training.epoch_metrics`, `pipeline.evaluation.scorecard`). Which
 runs make a batch (a sweep, a preset's DVC batch) is `pipeline.reporting.run_batches`' job.
 No TensorFlow import; MLflow only through `pipeline.tracking`.
 """
@@ -17,25 +19,28 @@ import pandas as pd
 
 from pipeline.core.errors import UserError
 from pipeline.core.matrix import matrix_label
+from pipeline.evaluation.scorecard import TEST_METRICS
 from pipeline.reporting.run_batches import newest_sweep
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import TAG_ENV_PREFIX
+from pipeline.training.epoch_metrics import EPOCH_METRICS, HISTORY_KEYS, VAL_PREFIX, Shown
 
+
+def _shown() -> list[tuple[str, Shown, bool]]:
+    """(key, column, Monte-Carlo?) of every number the report shows, in its columns' order: each
+    per-epoch metric's last validation value and each test metric that has a label."""
+    found = [(VAL_PREFIX + m.name, m.shown, False) for m in EPOCH_METRICS if m.shown]
+    found += [(m.key, m.shown, m.mc) for m in TEST_METRICS if m.shown]
+    return sorted(found, key=lambda item: item[1].at)
+
+
+SHOWN = {key: shown for key, shown, _ in _shown()}
 # Every complete run has these; a run without one of them is listed as incomplete.
-REQUIRED = (
-    "train_accuracy",
-    "val_accuracy",
-    "test_accuracy",
-    "overfit_gap",
-    "best_epoch",
-    "val_loss_rise",
-    "test_ece",
-    "test_nll",
-)
+REQUIRED = tuple(key for key, _, mc in _shown() if not mc)
 # Only models with dropout have Monte-Carlo numbers (and only when eval.mc_samples > 0).
-OPTIONAL = ("mc_accuracy", "mc_ece")
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+OPTIONAL = tuple(key for key, _, mc in _shown() if mc)
 RELIABILITY_ARTIFACT = "eval/reliability.csv"
+MAIN_RATE = "model.dropout.rate"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class RunResult:
     # What the run's numbers depend on beyond config and seed (pipeline.core.environment); empty
     # for DVC outputs, which carry none.
     environment: Mapping[str, str] = field(default_factory=dict)
+    # The model's other dropout rates (`model.dropout.input_rate`, a CNN's
+    # `model.feature_dropout.rate`...) by config key: runs that differ in them are compared apart.
+    dropout: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -144,7 +152,7 @@ def _from_mlflow(store: Store, run: TrackedRun) -> RunResult:
     params = run.params
     return RunResult(
         name=run.run_id,
-        rate=_param(params, "model.dropout.rate", float),
+        rate=_param(params, MAIN_RATE, float),
         seed=_param(params, "train.seed", int),
         train_size=_param(params, "data.train_size", int),
         status=run.status,
@@ -156,4 +164,16 @@ def _from_mlflow(store: Store, run: TrackedRun) -> RunResult:
             for key, value in run.tags.items()
             if key.startswith(TAG_ENV_PREFIX)
         },
+        dropout=other_rates(params),
     )
+
+
+def other_rates(params: Mapping[str, str]) -> dict[str, float]:
+    """The model's dropout rates besides `model.dropout.rate`: its params under `model.` whose
+    last part ends in `rate` (a model's own dropout keys are named so)."""
+    return {
+        key: float(value)
+        for key, value in params.items()
+        if key.startswith("model.") and key.rpartition(".")[2].endswith("rate") and key != MAIN_RATE
+        and value not in ("None", "null")
+    }  # fmt: skip

@@ -35,6 +35,8 @@ from pipeline.evaluation.plots import (
 )
 from pipeline.process.launch import Launch
 from pipeline.reporting.collect import (
+    OPTIONAL,
+    SHOWN,
     RunResult,
     collect_dvc,
     collect_mlflow,
@@ -58,21 +60,12 @@ from pipeline.tracking.tags import TAG_SWEEP
 
 log = logging.getLogger(__name__)
 
-# The table's columns: (header, format; `pct` = a signed percentage). The runs' absolute rise
-# (val_loss_rise) is in the JSON; the table shows the relative one, as the finding does.
-COLUMNS = {
-    "train_accuracy": ("train acc", ".4f"),
-    "val_accuracy": ("val acc", ".4f"),
-    "test_accuracy": ("test acc", ".4f"),
-    "overfit_gap": ("gap (train - test)", ".4f"),
-    "best_epoch": ("best epoch", ".1f"),
-    RISE: ("val loss rise after best", "pct"),
-    "test_ece": ("test ECE", ".4f"),
-    "test_nll": ("test NLL", ".4f"),
-    "mc_accuracy": ("MC test acc", ".4f"),
-    "mc_ece": ("MC ECE", ".4f"),
-}
-MC_COLUMNS = ("mc_accuracy", "mc_ece")
+# The runs' absolute rise (val_loss_rise) is in the JSON; its column shows the relative one, as the
+# finding does.
+SHOWN_AS = {"val_loss_rise": RISE}
+# The table's columns, as the metrics declare them: (header, format; `pct` = a signed percentage).
+COLUMNS = {SHOWN_AS.get(key, key): (shown.label, shown.fmt) for key, shown in SHOWN.items()}
+MC_COLUMNS = OPTIONAL
 REPORT_ARTIFACT_DIR = "report"
 FIGURES = {
     "learning_curves.png": "Learning curves (train solid, validation dashed; mean over seeds, shaded "
@@ -90,11 +83,13 @@ def row_estimate(row: dict[str, Any], key: str) -> Estimate:
 
 def markdown_table(summary: Summary) -> str:
     keys = [key for key in COLUMNS if summary.has_mc or key not in MC_COLUMNS]
-    head = ["dropout rate", *(["train size"] if summary.varies_train_size else []), "runs"]
+    variants = any("variant" in row for row in summary.rows)
+    head = ["dropout rate", *(["other dropout"] if variants else [])]
+    head += [*(["train size"] if summary.varies_train_size else []), "runs"]
     head += [COLUMNS[key][0] for key in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary.rows:
-        cells = [f"{row['rate']:g}"]
+        cells = [f"{row['rate']:g}", *([row.get("variant", "")] if variants else [])]
         if summary.varies_train_size:
             cells.append("all" if row["train_size"] is None else str(row["train_size"]))
         cells.append(str(row["n"]))

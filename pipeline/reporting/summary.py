@@ -48,9 +48,11 @@ class Summary:
     environment_differences: dict[str, list[str]] = field(default_factory=dict)
 
 
-def group_label(rate: float, train_size: int | None, varies_train_size: bool) -> str:
+def group_label(rate: float, train_size: int | None, varies_train_size: bool, variant: str = "") -> str:
+    """`rate 0.5`, with the train size when sizes vary; with other dropout rates that vary (the
+    `variant`), each rate named by its key: `dropout.rate 0.5, feature_dropout.rate 0.2`."""
     size = f", train size {'all' if train_size is None else train_size}" if varies_train_size else ""
-    return f"rate {rate:g}{size}"
+    return f"dropout.rate {rate:g}, {variant}{size}" if variant else f"rate {rate:g}{size}"
 
 
 def run_values(run: RunResult) -> dict[str, float]:
@@ -124,29 +126,70 @@ def pooled_reliability(tables: Iterable[pd.DataFrame]) -> ReliabilityBins | None
         )
 
 
-def summarize(results: Sequence[RunResult]) -> Summary:
-    """Group complete runs by (rate, train size); every group with any run gets a row (n may be 0).
+Variant = tuple[float, ...]  # a run's values of the other dropout rates that vary among the runs
 
-    Each dropout rate is compared with rate 0 of the same train size, when that group exists."""
+
+def varying_rates(results: Sequence[RunResult]) -> list[str]:
+    """The other dropout rates (`RunResult.dropout`'s keys) whose value differs between runs; an
+    absent key counts as 0 (a model without that dropout)."""
+    keys = sorted({key for r in results for key in r.dropout})
+    return [key for key in keys if len({r.dropout.get(key, 0.0) for r in results if r.rate is not None}) > 1]
+
+
+def variant_text(keys: Sequence[str], variant: Variant) -> str:
+    """`feature_dropout.rate 0.2`: the config keys (without `model.`) and their values."""
+    return ", ".join(
+        f"{key.removeprefix('model.')} {value:g}" for key, value in zip(keys, variant, strict=True)
+    )
+
+
+def summarize(results: Sequence[RunResult]) -> Summary:
+    """Group complete runs by (rate, train size, the other dropout rates where they differ); every
+    group with any run gets a row (n may be 0).
+
+    Each group is compared with the one without any dropout of the same train size, when it exists."""
+    keys = varying_rates(results)
+    variants = {i: tuple(r.dropout.get(key, 0.0) for key in keys) for i, r in enumerate(results)}
     index = pd.DataFrame(
         [
-            {"rate": r.rate, "size": _NO_SIZE if r.train_size is None else r.train_size, "run": i}
+            {
+                "rate": r.rate,
+                "size": _NO_SIZE if r.train_size is None else r.train_size,
+                "variant": variants[i],
+                "run": i,
+            }
             for i, r in enumerate(results)
             if r.rate is not None
         ],
-        columns=["rate", "size", "run"],
+        columns=["rate", "size", "variant", "run"],
     )
-    # All-images groups first, then by size; within a size by rate.
-    index = index.assign(has_size=index["size"] != _NO_SIZE).sort_values(["has_size", "size", "rate"])
+    # All-images groups first, then by size; within a size by rate, then by the other rates.
+    index = index.assign(has_size=index["size"] != _NO_SIZE).sort_values(
+        ["has_size", "size", "rate", "variant"]
+    )
     varies = bool(index["size"].nunique() > 1)
+    none: Variant = tuple(0.0 for _ in keys)
+
+    def label_of(rate: float, size: int | None, variant: Variant) -> str:
+        if not keys:
+            return group_label(rate, size, varies)
+        return (
+            group_label(rate, size, varies)
+            .replace("rate", "dropout.rate", 1)
+            .replace(f"{rate:g}", f"{rate:g}, {variant_text(keys, variant)}", 1)
+        )
+
     rows, histories, reliability, curves = [], {}, {}, {}
-    groups: dict[tuple[float, int | None], list[RunResult]] = {}
-    for (rate, size), group in index.groupby(["rate", "size"], sort=False):
+    groups: dict[tuple[float, int | None, Variant], list[RunResult]] = {}
+    for (rate, size, variant), group in index.groupby(["rate", "size", "variant"], sort=False):
         train_size = None if size == _NO_SIZE else int(size)
         runs = [results[i] for i in group["run"] if results[i].complete]
-        groups[(float(rate), train_size)] = runs
-        rows.append(_row(float(rate), train_size, runs))
-        label = group_label(float(rate), train_size, varies)
+        groups[(float(rate), train_size, variant)] = runs
+        row = _row(float(rate), train_size, runs)
+        if keys:
+            row["variant"] = variant_text(keys, variant)
+        rows.append(row)
+        label = label_of(float(rate), train_size, variant)
         with_history = [r for r in runs if r.history is not None and not r.history.empty]
         curves[label] = [curve_facts(label, r.history) for r in with_history if r.history is not None]
         history = mean_history(r.history for r in with_history)
@@ -156,13 +199,13 @@ def summarize(results: Sequence[RunResult]) -> Summary:
         if pooled is not None:
             reliability[label] = pooled
     effects = []
-    for (rate, size), runs in groups.items():
-        baseline_runs = groups.get((0.0, size))
-        if rate != 0.0 and baseline_runs is not None:
-            label, base = group_label(rate, size, varies), group_label(0.0, size, varies)
+    for (rate, size, variant), runs in groups.items():
+        baseline_runs = groups.get((0.0, size, none))
+        if (rate, variant) != (0.0, none) and baseline_runs is not None:
+            label, base = label_of(rate, size, variant), label_of(0.0, size, none)
             effects.append(effect(label, base, rate, size, runs, baseline_runs))
-    has_rate_0 = any(rate == 0.0 for rate, _ in groups)
-    baseline = group_label(0.0, None, False) if has_rate_0 and not varies else None
+    has_none = any(rate == 0.0 and variant == none for rate, _, variant in groups)
+    baseline = label_of(0.0, None, none) if has_none and not varies else None
     incomplete = [r for r in results if not r.complete]
     has_mc = any(row["mc_accuracy_mean"] is not None for row in rows)
     complete = [r.environment for r in results if r.complete and r.environment]

@@ -21,7 +21,8 @@ from pipeline.tracking import active_run, record
 from pipeline.tracking.reconcile import identity_tags
 from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_FINGERPRINT, TAG_RESUMED_FROM
 from pipeline.training import checkpoint, resume
-from pipeline.training.loop import HISTORY_COLUMNS, EpochHook, TrainResult, build_and_fit
+from pipeline.training.epoch_metrics import HISTORY_COLUMNS
+from pipeline.training.loop import EpochHook, TrainResult, build_and_fit
 from pipeline.training.outputs import history_writer, write_outputs
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from pipeline.core.config import Settings, TrainConfig
 from pipeline.data.aligned import ALIGNMENT
 from pipeline.process import interrupts
 from pipeline.training import checkpoint
+from pipeline.training.epoch_metrics import HISTORY_COLUMNS, TRAIN_KEYS, VAL_PREFIX, epoch_text, history_row
 from pipeline.training.recipe import build_optimizer, early_stopping, steps_per_epoch
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap"]
 # Called after each epoch with the epoch's history row (1-based `epoch`) and its duration in seconds.
 EpochHook = Callable[[dict[str, float], float], None]
 
@@ -86,21 +86,12 @@ def compile_model(model: keras.Model, cfg: TrainConfig, epoch_steps: int = 1) ->
 def log_epoch_line(row: dict[str, float], seconds: float, prefix: str = "") -> None:
     """One concise line per epoch, for logs where a progress bar would be noise; `prefix` says
     whose it is (a sweep job's label)."""
-    log.info(
-        "%sepoch %d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  gap %+.4f  (%.1fs)",
-        prefix, row["epoch"], row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
-        row["gap"], seconds,
-    )  # fmt: skip
+    log.info("%s%s", prefix, epoch_text(row, seconds))
 
 
 def print_epoch_line(row: dict[str, float], seconds: float, prefix: str = "") -> None:
     """The same line on stdout, for a process that configured no logging (a notebook, a script)."""
-    print(
-        f"{prefix}epoch {row['epoch']}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
-        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  gap {row['gap']:+.4f}  "
-        f"({seconds:.1f}s)",
-        flush=True,
-    )
+    print(f"{prefix}{epoch_text(row, seconds)}", flush=True)
 
 
 def epoch_line_hook(prefix: str = "") -> EpochHook:
@@ -147,11 +138,10 @@ def fit(
             callback.on_train_begin()
         for epoch in range(len(done), cfg.epochs):
             start = time.perf_counter()
-            loss, accuracy = train_epoch(steps, cfg, epoch, show_bar)
-            val_loss, val_accuracy = steps.validate(x_val, y_val).means()
+            train = train_epoch(steps, cfg, epoch, show_bar)
+            val = steps.validate(x_val, y_val).values()
             seconds.append(time.perf_counter() - start)
-            row = {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
-                   "val_accuracy": val_accuracy, "gap": accuracy - val_accuracy}  # fmt: skip
+            row = history_row(epoch + 1, train, val)
             rows.append(row)
             try:
                 with interrupts.deferred():  # a cancel waits for the epoch's records to be whole
@@ -161,7 +151,7 @@ def fit(
                 stopped = stop
                 break
             if show_bar:
-                print(f"  val_loss {val_loss:.4f}  val_accuracy {val_accuracy:.4f}", flush=True)
+                print("".join(f"  {VAL_PREFIX}{key} {value:.4f}" for key, value in val.items()), flush=True)
             for callback in stoppers:
                 callback.on_epoch_end(epoch, row)
             if model.stop_training:
@@ -171,9 +161,9 @@ def fit(
     return TrainResult(model, history, median, stopped)
 
 
-def train_epoch(steps: CompiledSteps, cfg: TrainConfig, epoch: int, show_bar: bool) -> tuple[float, float]:
+def train_epoch(steps: CompiledSteps, cfg: TrainConfig, epoch: int, show_bar: bool) -> dict[str, float]:
     """One epoch's optimizer steps, `train.steps_per_execution` per call into TensorFlow;
-    returns its mean loss and accuracy. A progress bar follows the calls when `show_bar`."""
+    returns each per-epoch metric's value over it. A progress bar follows the calls when `show_bar`."""
     import keras
 
     from pipeline.training.batches import order_tensor
@@ -183,14 +173,14 @@ def train_epoch(steps: CompiledSteps, cfg: TrainConfig, epoch: int, show_bar: bo
     bar = None
     if show_bar:
         print(f"Epoch {epoch + 1}/{cfg.epochs}", flush=True)
-        bar = keras.utils.Progbar(steps.steps, stateful_metrics=["loss", "accuracy"])
+        bar = keras.utils.Progbar(steps.steps, stateful_metrics=list(TRAIN_KEYS))
     sums = NO_SUMS
     for first in range(0, steps.steps, cfg.steps_per_execution):
         last = min(first + cfg.steps_per_execution, steps.steps)
         sums = steps.train(order, first, last, sums)
         if bar is not None:
-            bar.update(last, list(zip(["loss", "accuracy"], sums.means(), strict=True)))
-    return sums.means()
+            bar.update(last, list(sums.values().items()))
+    return sums.values()
 
 
 def shared_tensor(array: Any) -> Any:
@@ -223,12 +213,12 @@ def build_and_fit(
     before the `on_epoch` hooks run (so what they record is never ahead of the checkpoint).
     `line_prefix` starts every epoch line (a sweep job's label, see `fit`).
     """
-    from pipeline.model.mlp import build_model
+    from pipeline.model.registry import build_model
 
     configure_runtime(settings.train)
     model = build_model(
         settings.model,
-        input_dim=data.x_train.shape[1],
+        image_shape=data.image_shape,
         num_classes=int(data.y_train.max()) + 1,
         seed=settings.train.seed,
     )

@@ -12,7 +12,8 @@ import pandas as pd
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import Settings
 from pipeline.core.layout import RunFiles
-from pipeline.training.loop import HISTORY_COLUMNS, EpochHook, TrainResult, final_metrics
+from pipeline.training.epoch_metrics import HISTORY_COLUMNS
+from pipeline.training.loop import EpochHook, TrainResult, final_metrics
 
 if TYPE_CHECKING:
     from pipeline.data.processed import ProcessedData

@@ -2,9 +2,10 @@
 
 An epoch here is a few calls into TensorFlow (`train.steps_per_execution` optimizer steps each); each
 call is one graph that gathers every batch from the training tensors in the epoch's order, scales
-it, runs the model forward and backward, applies the optimizer's (fused) update and adds the batch's
-loss and correct predictions to running sums. The metrics are those sums divided once per call, not
-metric objects updated per step: per-step work is what a small net's epoch is made of.
+it, runs the model forward and backward, applies the optimizer's (fused) update and adds what the
+batch contributes to each per-epoch metric (`pipeline.training.epoch_metrics`) to running sums. The
+metrics are those sums finished once per call, not metric objects updated per step: per-step work
+is what a small net's epoch is made of.
 
 Pixels are scaled by a divisor passed in as an argument, never a constant: on a constant, graph
 optimisation turns the division into a multiplication by 1/255, which rounds differently from
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.model.pixels import PIXEL_MAX, check_pixels
+from pipeline.training.epoch_metrics import EPOCH_METRICS, Batch
 
 if TYPE_CHECKING:
     import keras
@@ -32,19 +34,19 @@ VALIDATION_BATCH = 1000
 
 @dataclass(frozen=True)
 class Sums:
-    """Running float32 sums over batches: of the loss times the batch size, of correct predictions,
-    of examples. Their ratios are the means Keras' metrics report, rounded as they round them."""
+    """Running float32 sums over batches, one per per-epoch metric (`EPOCH_METRICS`' order), and
+    of examples. Each metric finishes its epoch's value from its sum, as Keras' metrics do."""
 
-    loss: np.float32
-    correct: np.float32
+    totals: tuple[np.float32, ...]
     examples: np.float32
 
-    def means(self) -> tuple[float, float]:
-        """(mean loss per example, accuracy)."""
-        return float(self.loss / self.examples), float(self.correct / self.examples)
+    def values(self) -> dict[str, float]:
+        """Each metric's value over the batches summed so far, by name."""
+        pairs = zip(EPOCH_METRICS, self.totals, strict=True)
+        return {metric.name: metric.finish(total, self.examples) for metric, total in pairs}
 
 
-NO_SUMS = Sums(np.float32(0), np.float32(0), np.float32(0))
+NO_SUMS = Sums(tuple(np.float32(0) for _ in EPOCH_METRICS), np.float32(0))
 
 
 class CompiledSteps:
@@ -81,10 +83,10 @@ class CompiledSteps:
             (self.full_batches, last, True),
         ):
             if start < stop:
-                loss, correct = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
-                                            sums.loss, sums.correct, short=short)  # fmt: skip
+                totals = self._train(order, tf.constant(start), tf.constant(stop), self._divisor,
+                                     sums.totals, short=short)  # fmt: skip
                 seen = min(stop * self.batch_size, self.examples) - start * self.batch_size
-                sums = Sums(loss.numpy(), correct.numpy(), sums.examples + np.float32(seen))
+                sums = Sums(tuple(t.numpy() for t in totals), sums.examples + np.float32(seen))
         return sums
 
     def validate(self, x: Any, y: Any) -> Sums:
@@ -93,7 +95,8 @@ class CompiledSteps:
 
         check_pixels(x, "the validation images")
         x, y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int64)
-        return Sums(*(value.numpy() for value in self._validate(x, y, self._divisor)))
+        totals, examples = self._validate(x, y, self._divisor)
+        return Sums(tuple(t.numpy() for t in totals), examples.numpy())
 
     def batch(self, order: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:
         """Batch `index` of the epoch whose order is `order`: (float32 pixels in [0, 1], labels),
@@ -114,13 +117,13 @@ class CompiledSteps:
         return tf.cast(tf.gather(self._x, rows), tf.float32) / divisor, tf.gather(self._y, rows)
 
     def _train_chunk(self, order: tf.Tensor, first: tf.Tensor, last: tf.Tensor, divisor: tf.Tensor,
-                     loss_sum: tf.Tensor, correct: tf.Tensor, short: bool) -> Any:  # fmt: skip
+                     totals: tuple[tf.Tensor, ...], short: bool) -> Any:  # fmt: skip
         import tensorflow as tf
 
         model = self.model
         variables = model.trainable_variables
 
-        def step(i: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor) -> Any:
+        def step(i: tf.Tensor, *totals: tf.Tensor) -> Any:
             x, y = self._batch_of(order, i, divisor, short)
             with tf.GradientTape() as tape:
                 probabilities = model(x, training=True)
@@ -129,9 +132,9 @@ class CompiledSteps:
                     loss += tf.add_n(model.losses)
             model.optimizer.apply(tape.gradient(loss, variables), variables)
             count = tf.cast(tf.shape(y)[0], tf.float32)
-            return i + 1, loss_sum + loss * count, correct + _correct(probabilities, y)
+            return i + 1, *_added(totals, Batch(y, probabilities, loss * count))
 
-        _, *totals = tf.while_loop(lambda i, *_: i < last, step, (first, loss_sum, correct))
+        _, *totals = tf.while_loop(lambda i, *_: i < last, step, (first, *totals))
         return totals
 
     def _validation_sums(self, x: tf.Tensor, y: tf.Tensor, divisor: tf.Tensor) -> Any:
@@ -140,23 +143,21 @@ class CompiledSteps:
 
         n = tf.shape(x)[0]
 
-        def step(start: tf.Tensor, loss_sum: tf.Tensor, correct: tf.Tensor) -> Any:
+        def step(start: tf.Tensor, *totals: tf.Tensor) -> Any:
             batch_x = tf.cast(x[start : start + VALIDATION_BATCH], tf.float32) / divisor
             batch_y = y[start : start + VALIDATION_BATCH]
             probabilities = self.model(batch_x, training=False)
             losses = keras.losses.sparse_categorical_crossentropy(batch_y, probabilities)
-            return (
-                start + VALIDATION_BATCH,
-                loss_sum + tf.reduce_sum(losses),
-                correct + _correct(probabilities, batch_y),
-            )
+            batch = Batch(batch_y, probabilities, tf.reduce_sum(losses))
+            return start + VALIDATION_BATCH, *_added(totals, batch)
 
-        zero = tf.constant(0.0)
-        _, loss_sum, correct = tf.while_loop(lambda start, *_: start < n, step, (tf.constant(0), zero, zero))
-        return loss_sum, correct, tf.cast(n, tf.float32)
+        zeros = tuple(tf.constant(0.0) for _ in EPOCH_METRICS)
+        _, *totals = tf.while_loop(lambda start, *_: start < n, step, (tf.constant(0), *zeros))
+        return totals, tf.cast(n, tf.float32)
 
 
-def _correct(probabilities: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def _added(totals: tuple[tf.Tensor, ...], batch: Batch) -> list[tf.Tensor]:
+    """Each metric's running sum plus what this batch adds to it."""
     import tensorflow as tf
 
-    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1), labels), tf.float32))
+    return [total + metric.add(tf, batch) for total, metric in zip(totals, EPOCH_METRICS, strict=True)]

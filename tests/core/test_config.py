@@ -46,6 +46,7 @@ def test_defaults_are_the_seed_notebook_setup():
         ("sweep.rates=[0.1,1.5]", "sweep.rates.1", "1.5"),
         ("sweep.rates=[0,0.3]", "sweep.rates.0", "0"),  # DVC would name its outputs rate_0
         ("model.hidden_units=[]", "model.hidden_units", "[]"),
+        ("model.name=resnet", "model.name", "'resnet'"),
     ],
 )
 def test_bad_values_name_key_value_and_rule(override, key, value):
@@ -73,7 +74,8 @@ def test_a_stage_refuses_a_bad_value_before_importing_tensorflow(stage: str, tmp
     probe = (
         "import sys\n"
         f"from pipeline import {stage} as stage\n"
-        f"sys.argv = ['{stage}', 'model.dropout.rate=1.5', 'hydra.run.dir={tmp_path}']\n"
+        f"sys.argv = ['{stage}', 'model=cnn', 'model.dropout.rate=1.5', 'model.kernel_size=0', "
+        f"'hydra.run.dir={tmp_path}']\n"
         "try:\n    stage.main()\n"
         "except SystemExit as exit:\n"
         "    print('exit', exit.code, 'tensorflow' in sys.modules)\n"
@@ -83,7 +85,28 @@ def test_a_stage_refuses_a_bad_value_before_importing_tensorflow(stage: str, tmp
     )
     assert "exit 2 False" in done.stdout, done.stdout + done.stderr
     assert "model.dropout.rate = 1.5: Input should be less than 1" in done.stderr
+    assert "model.kernel_size = 0: Input should be greater than 0" in done.stderr  # the CNN's own key
     assert "Traceback" not in done.stderr
+
+
+def _refused(*overrides: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(yaml.safe_load(compose_config(list(overrides))))
+    return str(caught.value)
+
+
+def test_a_model_validates_its_own_keys_and_refuses_another_models():
+    message = _refused("model=cnn", "model.filters=[0]", "model.feature_dropout.rate=1")
+    assert "model.filters.0 = 0: Input should be greater than 0" in message
+    assert "model.feature_dropout.rate = 1: Input should be less than 1" in message
+    assert "model.filters: unknown key" in _refused("+model.filters=[8]")  # the MLP has no filters
+    assert "no such model; the models are cnn, mlp" in _refused("model.name=resnet")
+
+
+def test_the_cnn_config_keeps_its_own_keys_in_the_flat_params():
+    flat = flatten(load_settings(yaml.safe_load(compose_config(["model=cnn"]))))
+    assert (flat["model.name"], flat["model.filters"]) == ("cnn", [32, 64])
+    assert (flat["model.feature_dropout.kind"], flat["model.dropout.rate"]) == ("spatial", 0.5)
 
 
 @pytest.mark.parametrize("recipe", [None, "dropout", "standard"])

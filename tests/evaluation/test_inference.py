@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.evaluation.inference import BatchedForward, chain_layers
 from pipeline.evaluation.scoring import mc_dropout_passes, predict_probs, reseed_dropout
-from pipeline.model.mlp import build_model
+from pipeline.model.registry import build_model
 from tests.helpers.training_fixtures import as_float, tiny_settings_with
 
 BATCH = 128  # 300 rows: two full batches and a short one
@@ -34,7 +34,7 @@ def eager_passes(model: keras.Model, pixels: np.ndarray, samples: int, seed: int
 
 def project_model(*overrides: str) -> keras.Model:
     settings = tiny_settings_with(*overrides)
-    return build_model(settings.model, input_dim=784, num_classes=10, seed=3)
+    return build_model(settings.model, image_shape=(28, 28), num_classes=10, seed=3)
 
 
 def branched_model() -> keras.Model:
@@ -60,6 +60,10 @@ MODELS = {
     "scratch dropout": lambda: project_model("model.dropout.impl=scratch"),
     "input dropout": lambda: project_model("model.dropout.input_rate=0.2"),
     "max-norm, 3 hidden": lambda: project_model("model.max_norm=3", "model.hidden_units=[64,32,16]"),
+    "cnn, head dropout": lambda: project_model("model=cnn", "model.filters=[4,8]"),
+    "cnn, spatial scratch dropout": lambda: project_model(
+        "model=cnn", "model.filters=[4,8]", "model.dropout.impl=scratch", "model.feature_dropout.rate=0.3"
+    ),
     "sequential": sequential_model,
     "branched (not a chain)": branched_model,
 }
@@ -80,7 +84,9 @@ def test_mc_passes_equal_eager_whole_model_passes_bit_for_bit(name, x):
     assert not np.array_equal(got[0], got[1])  # dropout really was on
 
 
-@pytest.mark.parametrize("name", ["keras dropout", "scratch dropout", "branched (not a chain)"])
+@pytest.mark.parametrize(
+    "name", ["keras dropout", "scratch dropout", "cnn, spatial scratch dropout", "branched (not a chain)"]
+)
 def test_inference_mode_equals_eager_whole_model(name, x):
     model = MODELS[name]()
     floats = as_float(x)
@@ -93,6 +99,13 @@ def test_the_project_model_splits_before_its_first_dropout_layer():
     layers = chain_layers(model)
     assert layers is not None and [type(layer).__name__ for layer in layers][:2] == ["Dense", "Dropout"]
     assert chain_layers(branched_model()) is None
+
+
+def test_the_cnn_runs_its_convolutions_once_before_its_first_dropout_layer(x):
+    model = project_model("model=cnn", "model.filters=[4,8]", "model.feature_dropout.rate=0.3")
+    names = [layer.name for layer in chain_layers(model)]
+    forward = BatchedForward(model, x, BATCH)
+    assert [layer.name for layer in forward._rest] == names[names.index("feature_dropout_1") :]
 
 
 def test_no_dropout_model_is_one_deterministic_pass(x):

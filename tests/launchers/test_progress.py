@@ -14,7 +14,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.launchers.sweep_callback import BASIC_SWEEPER, count_jobs, progress_line, swept_keys
-from pipeline.training.loop import HISTORY_COLUMNS
+from pipeline.training.epoch_metrics import HISTORY_COLUMNS
 from tests.helpers.process_runs import SLOW_EPOCHS, make_project, start_training, stop
 from tests.helpers.synthetic import SyntheticMnist, downloaded_project, synthetic_overrides
 from tests.launchers.test_sweep import TINY, _multirun

@@ -16,10 +16,11 @@ import yaml
 
 from pipeline.core.config import ModelConfig
 from pipeline.core.paths import CONF_DIR
+from pipeline.model.blocks import has_dropout
 from pipeline.model.layers import ScratchDropout
-from pipeline.model.mlp import build_model, has_dropout
+from pipeline.model.mlp import build_model
 
-FEATURES, CLASSES = 20, 3
+FEATURES, CLASSES = (20,), 3
 
 
 def model_config(rate: float = 0.5, impl: str = "keras", **changes: Any) -> ModelConfig:
@@ -140,9 +141,9 @@ def test_has_dropout_ignores_a_dropout_layer_of_rate_zero() -> None:
 def _separable_data(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Three well-separated Gaussian clusters in FEATURES dimensions."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 3, size=(CLASSES, FEATURES))
+    centres = rng.normal(0, 3, size=(CLASSES, *FEATURES))
     y = np.arange(n) % CLASSES
-    x = centres[y] + rng.normal(size=(n, FEATURES))
+    x = centres[y] + rng.normal(size=(n, *FEATURES))
     return x.astype("float32"), y
 
 

@@ -34,7 +34,7 @@ def test_to_unit_is_numpys_float32_division_for_every_pixel_value():
 
 def _steps(data, batch_size: int) -> CompiledSteps:
     settings = tiny_settings_with(f"train.batch_size={batch_size}")
-    model = build_model(settings.model, input_dim=784, num_classes=10, seed=0)
+    model = build_model(settings.model, image_shape=(28, 28), num_classes=10, seed=0)
     compile_model(model, settings.train)
     return CompiledSteps(model, data.x_train, data.y_train, batch_size)
 
@@ -65,7 +65,7 @@ def test_refuses_float_images_rather_than_scaling_them_twice():
 def _compiled_model(overrides: tuple[str, ...], epoch_steps: int) -> keras.Model:
     settings = tiny_settings_with(*overrides)
     configure_runtime(settings.train)
-    model = build_model(settings.model, input_dim=784, num_classes=10, seed=settings.train.seed)
+    model = build_model(settings.model, image_shape=(28, 28), num_classes=10, seed=settings.train.seed)
     compile_model(model, settings.train, epoch_steps)
     return model
 

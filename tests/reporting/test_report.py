@@ -368,3 +368,41 @@ def test_learning_curves_keep_the_range_over_seeds_for_the_band():
     assert mean["loss"].tolist() == pytest.approx([0.8, 0.4, (0.2 + 0.7 + 0.4) / 3])
     assert mean["loss_min"].tolist() == pytest.approx([0.8, 0.4, 0.2])
     assert mean["loss_max"].tolist() == pytest.approx([0.8, 0.4, 0.7])
+
+
+def _arm(rate: float, maps: float, seed: int, test_acc: float) -> RunResult:
+    metrics = {**_eval_metrics(test_acc, 0.99), "val_accuracy": 0.9}
+    dropout = {"model.dropout.input_rate": 0.0, "model.feature_dropout.rate": maps}
+    return RunResult(f"{rate}-{maps}-{seed}", rate, seed, None, "FINISHED", metrics, _history(rate),
+                     dropout=dropout)  # fmt: skip
+
+
+def test_arms_that_share_a_rate_but_drop_elsewhere_are_compared_apart(tmp_path: Path):
+    """The CNN's arms: no dropout, the dense head only, the head and the feature maps. Rates the runs
+    share (the input rate here) name no group; the feature-map rate, which differs, does."""
+    arms = [(0.0, 0.0, 0.80), (0.5, 0.0, 0.84), (0.5, 0.2, 0.86)]
+    results = [_arm(rate, maps, seed, acc + seed / 100) for rate, maps, acc in arms for seed in (1, 2, 3)]
+    summary = summarize(results)
+
+    maps = "feature_dropout.rate"
+    assert [(row["rate"], row["variant"], row["n"]) for row in summary.rows] == [
+        (0.0, f"{maps} 0", 3), (0.5, f"{maps} 0", 3), (0.5, f"{maps} 0.2", 3),
+    ]  # fmt: skip
+    assert summary.baseline == "dropout.rate 0, feature_dropout.rate 0"
+    assert [(e.label, e.baseline) for e in summary.effects] == [
+        ("dropout.rate 0.5, feature_dropout.rate 0", summary.baseline),
+        ("dropout.rate 0.5, feature_dropout.rate 0.2", summary.baseline),
+    ]
+    gains = [e.tests["test_accuracy"].difference.mean for e in summary.effects]
+    assert gains == pytest.approx([0.04, 0.06])
+    write_report(summary, tmp_path, "test")
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| dropout rate | other dropout | runs |" in table
+    assert "| 0.5 | feature_dropout.rate 0.2 | 3 |" in table
+
+
+def test_runs_alike_in_their_other_rates_are_labelled_by_the_rate_alone():
+    results = [_arm(rate, 0.0, seed, 0.9) for rate in (0.0, 0.5) for seed in (1, 2)]
+    summary = summarize(results)
+    assert [row.get("variant") for row in summary.rows] == [None, None]
+    assert summary.baseline == "rate 0" and [e.label for e in summary.effects] == ["rate 0.5"]

@@ -76,7 +76,7 @@ def test_max_norm_bounds_every_hidden_layers_column_norms_after_a_step():
         update={"train": settings.train.model_copy(update={"learning_rate": 50.0, "epochs": 1})}
     )
     data = make_tiny_data(n_train=64, n_val=16, n_test=16)
-    model = build_model(settings.model, input_dim=784, num_classes=10, seed=0)
+    model = build_model(settings.model, image_shape=(28, 28), num_classes=10, seed=0)
     compile_model(model, settings.train)
     model.fit(as_float(data.x_train), data.y_train, batch_size=64, epochs=1, verbose=0)
     hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
@@ -85,7 +85,7 @@ def test_max_norm_bounds_every_hidden_layers_column_norms_after_a_step():
         norms = np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel), axis=0)
         assert norms.max() <= 0.5 + 1e-5, layer.name
     # Without the constraint the same step leaves some column far longer: the bound is the constraint's.
-    free = build_model(settings.model.model_copy(update={"max_norm": None}), 784, 10, seed=0)
+    free = build_model(settings.model.model_copy(update={"max_norm": None}), (28, 28), 10, seed=0)
     compile_model(free, settings.train)
     free.fit(as_float(data.x_train), data.y_train, batch_size=64, epochs=1, verbose=0)
     assert np.linalg.norm(keras.ops.convert_to_numpy(free.get_layer("hidden_1").kernel), axis=0).max() > 1.0

@@ -17,10 +17,18 @@ def _target(folder: Path) -> checkpoint.Target:
     return checkpoint.Target(folder, run_id="r" * 32, config_key="k", source="test")
 
 
-@pytest.mark.parametrize("impl", ["keras", "scratch"])
-def test_two_epochs_then_a_resume_to_four_equal_four_uninterrupted(tiny_data, tmp_path: Path, impl: str):
-    four = tiny_settings_with("model.dropout.rate=0.3", f"model.dropout.impl={impl}", "train.epochs=4")
-    two = tiny_settings_with("model.dropout.rate=0.3", f"model.dropout.impl={impl}", "train.epochs=2")
+CNN = ("model=cnn", "model.filters=[4,8]", "model.feature_dropout.rate=0.2")
+
+
+@pytest.mark.parametrize(
+    ("impl", "model"), [("keras", ()), ("scratch", ()), ("keras", CNN), ("scratch", CNN)], ids=str
+)
+def test_two_epochs_then_a_resume_to_four_equal_four_uninterrupted(
+    tiny_data, tmp_path: Path, impl: str, model: tuple[str, ...]
+):
+    same = ("model.dropout.rate=0.3", f"model.dropout.impl={impl}", *model)
+    four = tiny_settings_with(*same, "train.epochs=4")
+    two = tiny_settings_with(*same, "train.epochs=2")
     straight = build_and_fit(four, tiny_data)
 
     target = _target(tmp_path / "run")
