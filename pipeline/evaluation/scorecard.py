@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.columns import Shown
 from pipeline.core.config import EvalConfig
 from pipeline.evaluation import metrics
-from pipeline.training.epoch_metrics import Shown
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.columns import Shown
 from pipeline.core.errors import UserError
 from pipeline.core.matrix import matrix_label
 from pipeline.evaluation.scorecard import TEST_METRICS
 from pipeline.reporting.run_batches import newest_sweep
 from pipeline.tracking.store import Store, TrackedRun
 from pipeline.tracking.tags import TAG_ENV_PREFIX
-from pipeline.training.epoch_metrics import EPOCH_METRICS, HISTORY_KEYS, VAL_PREFIX, Shown
+from pipeline.training.epoch_metrics import EPOCH_METRICS, HISTORY_KEYS, VAL_PREFIX
 
 
 def _shown() -> list[tuple[str, Shown, bool]]:

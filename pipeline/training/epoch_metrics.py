@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.columns import Shown
+
 VAL_PREFIX = "val_"
 GAP = "gap"  # training minus validation accuracy, the last history column
 
@@ -29,16 +31,6 @@ class Batch:
     labels: Any
     probabilities: Any
     loss_sum: Any
-
-
-@dataclass(frozen=True)
-class Shown:
-    """A column of the comparison report: its header, number format, and place among the columns
-    (lower first; equal places keep the order of declaration)."""
-
-    label: str
-    fmt: str = ".4f"
-    at: int = 100
 
 
 def mean(total: np.float32, examples: np.float32) -> float:

@@ -99,7 +99,9 @@ def test_a_toy_model_epoch_metric_and_test_metric_in_the_places_the_architecture
 
     # The DVC pipeline on the toy model: the default model of the copy's conf/, then `dvc repro`.
     config = repo / "conf" / "config.yaml"
-    config.write_text(config.read_text().replace("  - model: mlp\n", "  - model: toy\n"))
+    defaults = re.subn(r"(?m)^(\s*)- model: mlp$", r"\1- model: toy", config.read_text())
+    assert defaults[1] == 1, "conf/config.yaml of the copy names no `- model: mlp` default"
+    config.write_text(defaults[0])
     run(repo, sys.executable, "-m", "pipeline.core.params")
     repro = run(repo, DVC, "repro")
     assert "val_conf " in repro.stdout + repro.stderr  # the epoch lines

@@ -71,7 +71,7 @@ def test_the_checker_follows_function_level_imports_and_skips_type_checking_ones
     """The closure itself: scoring asks the model layer inside a function; the training's file
     writer names the data contract only for type checks."""
     found = closure("pipeline.evaluation.scoring")
-    assert "pipeline.model.registry" in found  # from a function body
+    assert "pipeline.model.blocks" in found  # from a function body
     assert "pipeline" in found and "pipeline.evaluation" in found  # the packages run first
     assert "pipeline.data.processed" not in closure("pipeline.training.outputs")  # TYPE_CHECKING
 
