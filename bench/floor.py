@@ -22,31 +22,14 @@ round, 2 epochs.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Column,
-    Parser,
-    Result,
-    alternate,
-    begin,
-    emit,
-    end,
-    median,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    settings_for,
-    temp_root,
-    verdict,
-)
-from pipeline.core.numerics import PINS, UNPINNED_ENV
+from bench.harness.fit import timed_fit
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, median, median_of, ratio_table, verdict
+from bench.harness.workspace import settings_for, unpinned
 
 TARGET_RATIO = 2.0
 FLOOR_EPOCHS = 3
@@ -101,71 +84,56 @@ def child_floor(pinned: bool) -> dict[str, Any]:
     return {"epoch_s": seconds, "coretype": os.environ.get("OPENBLAS_CORETYPE", "the CPU's own")}
 
 
-def child_project(epochs: int, overrides: list[str]) -> dict[str, Any]:
-    from pipeline.core.paths import project_path
-    from pipeline.data.processed import load_processed
-    from pipeline.training.loop import build_and_fit
-
-    settings = settings_for([*overrides, f"train.epochs={epochs}", "train.progress=false"])
-    data = load_processed(project_path("data", "processed", f"{settings.data.name}.npz"))
-    seconds: list[float] = []
-    build_and_fit(settings, data, on_epoch=[lambda row, s: seconds.append(s)])
-    return {"epoch_s": median(seconds[1:]), "epochs": seconds}
+def child(what: str, epochs: int, overrides: list[str]) -> dict[str, Any]:
+    """One contender's figure: the floor, pinned or not, or the project's epoch (epochs 2..n)."""
+    if what != "project":
+        return child_floor(what == "floor")
+    fit = timed_fit([*overrides, f"train.epochs={epochs}"])
+    return {"epoch_s": median(fit.epoch_seconds[1:]), "epochs": fit.epoch_seconds}
 
 
 COLUMNS = [Column("s/epoch", median_of("epoch_s"), fmt=".3f")]
+LABELS = {
+    "a": "(a) floor: BLAS products, pinned (AVX2)",
+    "a2": "(a') floor: BLAS products, unpinned",
+    "b": "(b) project epoch",
+    "b0": "(b0) project epoch, no dropout",
+    "bs": "(bs) project epoch, SGD",
+}
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", defaults={"rounds": 3, "epochs": 3}, quick={"epochs": 2})
-    args = parser.parse_args()
-    if args.child:
-        spec = json.loads(args.child)
-        if spec["what"] == "project":
-            emit(child_project(spec["epochs"], spec["overrides"]))
-        else:
-            emit(child_floor(spec["what"] == "floor"))
-        return
-    if args.epochs < 2:
-        parser.error("--epochs must be at least 2 (epochs 2..n are the steady state)")
-    begin("floor", args.cpus)
-    with temp_root("floor") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; project: {args.epochs} epochs a round; {args.rounds} rounds, alternated")
-        one_thread = {**ws.env(), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        unpinned = {key: value for key, value in one_thread.items() if key not in PINS}
-        unpinned[UNPINNED_ENV] = "1"
+@benchmark(
+    __doc__,
+    child=child,
+    cpus="0",
+    defaults={"rounds": 3, "epochs": 3},
+    quick={"epochs": 2},
+    steady_state=True,
+)
+def main(bench: Session) -> None:
+    args, ws = bench.args, bench.workspace
+    print(f"data: {ws.source}; project: {args.epochs} epochs a round; {args.rounds} rounds, alternated")
+    one_thread = {**ws.env(), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
-        def child(what: str, env: dict[str, str], overrides: tuple[str, ...] = ()) -> Any:
-            spec = json.dumps({"what": what, "epochs": args.epochs, "overrides": [*ws.overrides, *overrides]})
-            return lambda _: run_child(
-                [sys.executable, "-m", "bench.floor", "--child", spec], env, ws.root, args.cpus
-            )
+    def contender(what: str, env: dict[str, str], *overrides: str) -> Any:
+        spec = {"what": what, "epochs": args.epochs, "overrides": [*ws.overrides, *overrides]}
+        return lambda _: bench.child(spec, env)
 
-        results: dict[str, list[Result]] = alternate(
-            {
-                "a": child("floor", one_thread),
-                "a2": child("unpinned", unpinned),
-                "b": child("project", ws.env()),
-                "b0": child("project", ws.env(), ("model.dropout.rate=0.0",)),
-                "bs": child("project", ws.env(), ("train.optimizer=sgd",)),
-            },
-            range(1, args.rounds + 1),
-            describe=lambda r: f"{r['epoch_s']:.3f} s/epoch",
-        )
-    labels = {
-        "a": "(a) floor: BLAS products, pinned (AVX2)",
-        "a2": "(a') floor: BLAS products, unpinned",
-        "b": "(b) project epoch",
-        "b0": "(b0) project epoch, no dropout",
-        "bs": "(bs) project epoch, SGD",
-    }
-    print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b", "a2")], labels))
+    results = bench.alternate(
+        {
+            "a": contender("floor", one_thread),
+            "a2": contender("unpinned", unpinned(one_thread)),
+            "b": contender("project", ws.env()),
+            "b0": contender("project", ws.env(), "model.dropout.rate=0.0"),
+            "bs": contender("project", ws.env(), "train.optimizer=sgd"),
+        },
+        describe=lambda r: f"{r['epoch_s']:.3f} s/epoch",
+    )
+    print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b", "a2")], LABELS))
     floor, epoch, unmasked, sgd = (median_of("epoch_s")(results[k]) for k in ("a", "b", "b0", "bs"))
     print(f"\n{verdict(epoch / floor <= TARGET_RATIO)}  project epoch / floor = {epoch / floor:.2f} "
           f"(target <= {TARGET_RATIO}); {1 - floor / epoch:.0%} of the epoch is not arithmetic: the dropout "
           f"masks {1 - unmasked / epoch:.0%}, Adam's update beyond SGD's {1 - sgd / epoch:.0%}")  # fmt: skip
-    end()
 
 
 if __name__ == "__main__":

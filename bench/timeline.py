@@ -19,24 +19,15 @@ import functools
 import importlib.abc
 import importlib.util
 import json
-import os
 import runpy
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    REPO,
-    Parser,
-    Workspace,
-    begin,
-    median,
-    prepare_workspace,
-    run_child,
-    table,
-    temp_root,
-)
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import median, table
+from bench.harness.workspace import REPO
 
 # Top-level packages whose import is worth a line: time from the first import of the package to
 # the end of its `__init__` (inclusive of what it imports; keras includes TensorFlow).
@@ -134,9 +125,9 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
             setattr(owner, key, stamped(getattr(owner, key), key, self.stamps))
 
 
-def child(stamp_file: Path, overrides: list[str]) -> None:
+def child(stamps_file: str, overrides: list[str]) -> None:
     """Run `python -m pipeline.train <overrides>` in this process, with stamps."""
-    stamps = Stamps(stamp_file)
+    stamps = Stamps(Path(stamps_file))
     atexit.register(stamps.dump)  # registered first, so it runs last
     sys.meta_path.insert(0, PostImportHooks(stamps))
     sys.argv = [str(REPO / "pipeline" / "train.py"), *overrides]
@@ -149,20 +140,11 @@ def child(stamp_file: Path, overrides: list[str]) -> None:
 # --- parent: run, read the stamps, print the phases -----------------------------------------------
 
 
-def run_once(ws: Workspace, overrides: list[str], cpus: str | None, index: int) -> dict[str, Any]:
+def run_once(bench: Session, overrides: list[str], index: int) -> dict[str, Any]:
     """One whole training process; its stamps relative to its spawn, its exit and peak RSS."""
+    ws = bench.workspace
     stamp_file = ws.root / f"stamps-{index}.json"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.timeline",
-        "--child",
-        str(stamp_file),
-        "--",
-        *ws.overrides,
-        *overrides,
-    ]
-    run = run_child(argv, ws.env(), ws.root, cpus)
+    run = bench.child({"stamps_file": str(stamp_file), "overrides": [*ws.overrides, *overrides]})
     stamps = json.loads(stamp_file.read_text())
     marks = [(name, at - run["started"]) for name, at in stamps["marks"]]
     memory = [(name, mib) for name, mib in stamps["memory"]]
@@ -231,19 +213,18 @@ def memory_lines(run: dict[str, Any]) -> list[list[str]]:
     return [[name, f"{v[0]:.0f}", f"{v[-1]:.0f}"] for name, v in seen.items()]
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", quick={"epochs": 1})
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for pipeline.train")
-    args = parser.parse_args()
-    if args.child:
-        child(Path(args.child), args.overrides)
-        return
+@benchmark(
+    __doc__,
+    child=child,
+    cpus="0",
+    quick={"epochs": 1},
+    flags={"overrides": {"nargs": "*", "help": "Hydra overrides for pipeline.train"}},
+)
+def main(bench: Session) -> None:
+    args = bench.args
     overrides = [*([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
-    begin("timeline", args.cpus)
-    with temp_root("timeline") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}")
-        runs = [run_once(ws, overrides, args.cpus, i) for i in range(args.rounds)]
+    print(f"data: {bench.workspace.source}")
+    runs = [run_once(bench, overrides, i) for i in range(args.rounds)]
     all_phases = [phases(run) for run in runs]
     rows = [
         [name, *(f"{p[name]:.2f}" for p in all_phases), f"{median([p[name] for p in all_phases]):.2f}"]
@@ -256,7 +237,7 @@ def main() -> None:
     print("\nRSS of run 1 at the first and last of each mark (MiB):")
     print(table(memory_lines(runs[0]), ["mark", "first", "last"]))
     peaks = ", ".join(f"{run['peak_mib']:.0f}" for run in runs)
-    print(f"\npeak RSS (MiB, from wait4): {peaks}; load average {os.getloadavg()[0]:.2f} at end")
+    print(f"\npeak RSS (MiB, from wait4): {peaks}")
 
 
 if __name__ == "__main__":
