@@ -106,22 +106,17 @@ def describe(result: Result) -> str:
 def main(bench: Session) -> None:
     ws = bench.workspace
     print(f"data: {ws.source}; {bench.args.epochs} epochs")
-    train = [sys.executable, "-m", "pipeline.train", *ws.overrides, f"train.epochs={bench.args.epochs}"]
+    train = [sys.executable, "-m", "pipeline.train"]
+    config = [*ws.overrides, f"train.epochs={bench.args.epochs}"]
 
     def one(round_: int) -> Result:
-        return bench.run([*train, f"hydra.run.dir={ws.root / 'outputs' / str(round_)}"])
+        return bench.run([*train, *config, f"hydra.run.dir={ws.root / 'outputs' / str(round_)}"])
 
     def sweep(round_: int) -> Result:
         print("  2-job sweep (rates 0 and 0.5), per process:")
         sweep_dir = ws.root / "multirun" / str(round_)
-        argv = [
-            *taskset(bench.args.cpus),
-            *train,
-            "-m",
-            "model.dropout.rate=0,0.5",
-            f"hydra.sweep.dir={sweep_dir}",
-        ]
-        return sampled_tree(argv, ws)
+        argv = [*train, "-m", *config, "model.dropout.rate=0,0.5", f"hydra.sweep.dir={sweep_dir}"]
+        return sampled_tree([*taskset(bench.args.cpus), *argv], ws)
 
     results = bench.alternate({"one training": one, "2-job sweep": sweep}, describe=describe)
     peak = largest("peak_mib")(results["one training"])
