@@ -16,49 +16,33 @@ asserted. `--quick`: one round, 2 epochs, 2,000 images.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Column,
-    Parser,
-    Result,
-    Workspace,
-    alternate,
-    begin,
-    emit,
-    end,
-    median,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    settings_for,
-    temp_root,
-    verdict,
-)
+from bench.harness.children import Result
+from bench.harness.fit import timed_fit
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, median, ratio_table, verdict
+from bench.harness.workspace import settings_for
 
 TARGET_RATIO = 1.0
 
 
 def child(contender: str, seed: int, epochs: int, train_size: int, overrides: list[str]) -> dict[str, Any]:
     """One training of the CNN by `contender` (keras_fit or project); every epoch's seconds."""
+    cli = ["model=cnn", f"data.train_size={train_size}", f"train.seed={seed}", f"train.epochs={epochs}"]
+    if contender == "project":
+        return {"epoch_seconds": timed_fit([*overrides, *cli]).epoch_seconds}
     import keras
 
     from pipeline.core.paths import project_path
     from pipeline.data.build import load_for
-    from pipeline.training.loop import build_and_fit, compile_model, configure_runtime
+    from pipeline.training.loop import compile_model, configure_runtime
     from pipeline.training.steps import VALIDATION_BATCH
 
-    cli = ["model=cnn", f"data.train_size={train_size}", f"train.seed={seed}", f"train.epochs={epochs}"]
     settings = settings_for([*overrides, *cli, "train.progress=false"])
     data = load_for(settings.data, project_path())
     seconds: list[float] = []
-    if contender == "project":
-        build_and_fit(settings, data, on_epoch=[lambda row, s: seconds.append(s)])
-        return {"epoch_seconds": seconds}
     from pipeline.model.registry import build_model
     from pipeline.training.recipe import steps_per_epoch
 
@@ -86,18 +70,19 @@ def child(contender: str, seed: int, epochs: int, train_size: int, overrides: li
     return {"epoch_seconds": seconds}
 
 
-def run_all(ws: Workspace, rounds: int, epochs: int, train_size: int, cpus: str) -> dict[str, list[Result]]:
-    def command(contender: str, seed: int) -> list[str]:
-        spec = {"contender": contender, "seed": seed, "epochs": epochs, "train_size": train_size,
-                "overrides": ws.overrides}  # fmt: skip
-        return [sys.executable, "-m", "bench.cnn_speed", "--child", json.dumps(spec)]
+def contenders(bench: Session) -> dict[str, Any]:
+    args = bench.args
 
-    contenders = {
-        "a": lambda seed: run_child(command("keras_fit", seed), ws.env(), ws.root, cpus),
-        "b": lambda seed: run_child(command("project", seed), ws.env(), ws.root, cpus),
-    }
-    epochs_line = lambda r: "epochs [" + " ".join(f"{s:.2f}" for s in r["epoch_seconds"]) + "] s"  # noqa: E731
-    return alternate(contenders, range(1, rounds + 1), describe=epochs_line, label="seed")
+    def run(contender: str) -> Any:
+        spec = {"contender": contender, "epochs": args.epochs, "train_size": args.train_size,
+                "overrides": bench.workspace.overrides}  # fmt: skip
+        return lambda seed: bench.child({**spec, "seed": seed})
+
+    return {"a": run("keras_fit"), "b": run("project")}
+
+
+def epochs_line(result: Result) -> str:
+    return "epochs [" + " ".join(f"{s:.2f}" for s in result["epoch_seconds"]) + "] s"
 
 
 def per_epoch(runs: list[Result], steady: bool = False) -> float:
@@ -110,31 +95,24 @@ COLUMNS = [
 ]
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", defaults={"rounds": 2, "epochs": 4, "train_size": 10_000},
-                    quick={"epochs": 2, "train_size": 2_000})  # fmt: skip
-    parser.add_argument(
-        "--train-size", dest="train_size", type=int, help=f"images ({parser.default('train_size')})"
-    )
-    args = parser.parse_args()
-    if args.child:
-        spec = json.loads(args.child)
-        emit(child(**spec))
-        from pipeline.process.exit import exit_without_teardown
-
-        exit_without_teardown()
-    begin("cnn_speed", args.cpus)
-    with temp_root("bench") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}, {args.train_size} training images; {args.epochs} epochs per run")
-        results = run_all(ws, args.rounds, args.epochs, args.train_size, args.cpus)
+@benchmark(
+    __doc__,
+    child=child,
+    cpus="0",
+    defaults={"rounds": 2, "epochs": 4, "train_size": 10_000},
+    quick={"epochs": 2, "train_size": 2_000},
+    flags={"--train-size": {"dest": "train_size", "type": int, "help": "images (10000; 2000 with --quick)"}},
+)
+def main(bench: Session) -> None:
+    args = bench.args
+    print(f"data: {bench.workspace.source}, {args.train_size} training images; {args.epochs} epochs per run")
+    results = bench.alternate(contenders(bench), describe=epochs_line, label="seed")
     labels = {"a": "(a) Keras fit", "b": "(b) project compiled steps"}
     ratio = per_epoch(results["b"]) / per_epoch(results["a"])
     print("\n" + ratio_table(results, COLUMNS, [("b", "a")], labels))
     print(
         f"\n{verdict(ratio <= TARGET_RATIO)}  median s/epoch (b)/(a) = {ratio:.3f} (target <= {TARGET_RATIO})"
     )
-    end()
 
 
 if __name__ == "__main__":

@@ -13,28 +13,12 @@ targets are judged by bench.train_speed. `--quick`: one round of 2 epochs, the f
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    Column,
-    Parser,
-    Result,
-    alternate,
-    begin,
-    emit,
-    largest,
-    median,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    temp_root,
-)
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, largest, median, median_of, ratio_table, steady
 
 BASE: dict[str, Any] = {"spe": 128, "threads": 1, "determinism": True, "input": "arrays", "jit": False}
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -124,13 +108,15 @@ def shared_tensor(array: Any) -> Any:
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[str, Any]:
-    """One variant's training, timed per epoch and as a whole."""
+def child(variant: dict[str, Any], data: str, epochs: int, seed: int) -> dict[str, Any]:
+    """One variant's training (`variant`: what it changes in BASE), timed per epoch and as a whole."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
 
     from bench.seed_loop import epoch_timer
 
+    variant = {**BASE, **variant}
     configure(variant)
     keras.utils.set_random_seed(seed)
     with np.load(data) as raw:
@@ -149,10 +135,6 @@ def child(variant: dict[str, Any], data: Path, epochs: int, seed: int) -> dict[s
     return {"epoch_seconds": seconds, "fit_seconds": fit_seconds, "test_accuracy": float(accuracy)}
 
 
-def steady(result: Result) -> float:
-    return median(result["epoch_seconds"][1:])
-
-
 COLUMNS = [
     Column("epoch 1 s", lambda rs: median(r["epoch_seconds"][0] for r in rs), fmt=".2f"),
     Column("steady s/epoch", lambda rs: median(steady(r) for r in rs), fmt=".2f"),
@@ -166,45 +148,29 @@ COLUMNS = [
 DEFAULTS = next(iter(VARIANTS))
 
 
-def main() -> None:
-    parser = Parser(__doc__, defaults={"rounds": 2, "epochs": 5, "only": list(VARIANTS)},
-                    quick={"epochs": 2, "only": list(VARIANTS)[:2]})  # fmt: skip
-    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
-    args = parser.parse_args()
-    if args.child:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        spec = json.loads(args.child)
-        emit(child({**BASE, **spec["variant"]}, Path(spec["data"]), spec["epochs"], spec["seed"]))
-        return
-    if args.epochs < 2:
-        parser.error("--epochs must be at least 2 (epochs 2..n are the steady state)")
-    begin("levers", args.cpus)
-    with temp_root("levers") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
+@benchmark(
+    __doc__,
+    child=child,
+    defaults={"rounds": 2, "epochs": 5, "only": list(VARIANTS)},
+    quick={"epochs": 2, "only": list(VARIANTS)[:2]},
+    steady_state=True,
+    flags={"--only": {"nargs": "*", "help": "variant names to run (default: all)"}},
+)
+def main(bench: Session) -> None:
+    args, ws = bench.args, bench.workspace
+    print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
 
-        def variant(name: str):
-            def measure(round_: int) -> Result:
-                spec = {
-                    "variant": VARIANTS[name],
-                    "data": str(ws.raw_npz),
-                    "epochs": args.epochs,
-                    "seed": round_,
-                }
-                argv = [sys.executable, "-m", "bench.levers", "--child", json.dumps(spec)]
-                return run_child(argv, ws.env(), ws.root, args.cpus)
+    def variant(name: str) -> Any:
+        spec = {"variant": VARIANTS[name], "data": str(ws.raw_npz), "epochs": args.epochs}
+        return lambda round_: bench.child({**spec, "seed": round_})
 
-            return measure
-
-        results = alternate(
-            {name: variant(name) for name in args.only},
-            range(1, args.rounds + 1),
-            describe=lambda r: str(r["epoch_seconds"]),
-        )
+    results = bench.alternate(
+        {name: variant(name) for name in args.only}, describe=lambda r: str(r["epoch_seconds"])
+    )
     ratios = [(name, DEFAULTS) for name in args.only if name != DEFAULTS and DEFAULTS in args.only]
     print(
         ratio_table(
-            results, COLUMNS, ratios, first="variant", ratio_label=lambda n, d: f"ratio {n} / defaults"
+            results, COLUMNS, ratios, first="variant", ratio_label=lambda n, _: f"ratio {n} / defaults"
         )
     )
 

@@ -19,21 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import (
-    Parser,
-    Result,
-    Workspace,
-    alternate,
-    begin,
-    end,
-    largest,
-    prepare_workspace,
-    run_child,
-    table,
-    taskset,
-    temp_root,
-    verdict,
-)
+from bench.harness.children import Result, taskset
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import largest, table, verdict
+from bench.harness.workspace import Workspace
 
 TARGET_ONE_MIB = 1024
 TARGET_SWEEP_MIB = 2.2 * 1024
@@ -113,31 +102,23 @@ def describe(result: Result) -> str:
     return f"{result['wall']:.1f} s, peak {result['peak_mib']:.0f} MiB"
 
 
-def main() -> None:
-    parser = Parser(__doc__, defaults={"epochs": 5}, quick={"epochs": 1})
-    args = parser.parse_args()
-    begin("memory", args.cpus)
-    with temp_root("memory") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {args.epochs} epochs")
-        train = [*taskset(args.cpus), sys.executable, "-m", "pipeline.train"]
-        config = [*ws.overrides, f"train.epochs={args.epochs}"]
+@benchmark(__doc__, defaults={"epochs": 5}, quick={"epochs": 1})
+def main(bench: Session) -> None:
+    ws = bench.workspace
+    print(f"data: {ws.source}; {bench.args.epochs} epochs")
+    train = [sys.executable, "-m", "pipeline.train"]
+    config = [*ws.overrides, f"train.epochs={bench.args.epochs}"]
 
-        def one(round_: int) -> Result:
-            run_dir = ws.root / "outputs" / str(round_)
-            return run_child([*train, *config, f"hydra.run.dir={run_dir}"], ws.env(), ws.root)
+    def one(round_: int) -> Result:
+        return bench.run([*train, *config, f"hydra.run.dir={ws.root / 'outputs' / str(round_)}"])
 
-        def sweep(round_: int) -> Result:
-            print("  2-job sweep (rates 0 and 0.5), per process:")
-            sweep_dir = ws.root / "multirun" / str(round_)
-            rates = "model.dropout.rate=0,0.5"
-            return sampled_tree([*train, "-m", *config, rates, f"hydra.sweep.dir={sweep_dir}"], ws)
+    def sweep(round_: int) -> Result:
+        print("  2-job sweep (rates 0 and 0.5), per process:")
+        sweep_dir = ws.root / "multirun" / str(round_)
+        argv = [*train, "-m", *config, "model.dropout.rate=0,0.5", f"hydra.sweep.dir={sweep_dir}"]
+        return sampled_tree([*taskset(bench.args.cpus), *argv], ws)
 
-        results = alternate(
-            {"one training": one, "2-job sweep": sweep},
-            range(1, args.rounds + 1),
-            describe=describe,
-        )
+    results = bench.alternate({"one training": one, "2-job sweep": sweep}, describe=describe)
     peak = largest("peak_mib")(results["one training"])
     sum_of_peaks = largest("sum_of_peaks")(results["2-job sweep"])
     total_peak = largest("total_peak")(results["2-job sweep"])
@@ -154,7 +135,6 @@ def main() -> None:
     print("\n" + table(rows, ["measure", "MiB", "target MiB"]))
     print(f"\n{verdict(peak <= TARGET_ONE_MIB)}  one training {peak:.0f} MiB")
     print(f"{verdict(sum_of_peaks <= TARGET_SWEEP_MIB)}  2-job sweep {sum_of_peaks:.0f} MiB")
-    end()
 
 
 if __name__ == "__main__":

@@ -12,24 +12,11 @@ pins change the numbers on a CPU whose widest kernels differ from AVX2's).
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
-from bench.harness import (
-    Column,
-    Parser,
-    Result,
-    alternate,
-    begin,
-    emit,
-    median,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    temp_root,
-)
-from pipeline.core.numerics import PINS, UNPINNED_ENV
+from bench.harness.fit import timed_fit
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, median, ratio_table, steady
+from bench.harness.workspace import unpinned
+from pipeline.core.numerics import PINS
 
 ALL = "every pin (default)"
 NONE = "no pin"
@@ -40,30 +27,14 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
-def child(epochs: int) -> dict[str, object]:
+def child(epochs: int, overrides: list[str]) -> dict[str, object]:
     """One training of the default config in this process's environment, timed per epoch."""
-    import time
-
-    from bench.harness import settings_for
-    from pipeline.core.paths import project_path
-    from pipeline.data.build import load_for
-    from pipeline.training.loop import build_and_fit
-
-    settings = settings_for([f"train.epochs={epochs}", "train.progress=false"])
-    data = load_for(settings.data, project_path())
-    seconds: list[float] = []
-    start = time.perf_counter()
-    result = build_and_fit(settings, data, [lambda row, took: seconds.append(took)])
-    fit = time.perf_counter() - start
+    fit = timed_fit([*overrides, f"train.epochs={epochs}"])
     return {
-        "epoch_seconds": seconds,
-        "fit_seconds": fit,
-        "val_loss": float(result.history["val_loss"].iloc[-1]),
+        "epoch_seconds": fit.epoch_seconds,
+        "fit_seconds": fit.fit_seconds,
+        "val_loss": float(fit.result.history["val_loss"].iloc[-1]),
     }
-
-
-def steady(result: Result) -> float:
-    return median(result["epoch_seconds"][1:])
 
 
 COLUMNS = [
@@ -73,29 +44,22 @@ COLUMNS = [
 ]
 
 
-def main() -> None:
-    parser = Parser(__doc__, defaults={"rounds": 2, "epochs": 3}, quick={"rounds": 1, "epochs": 2})
-    args = parser.parse_args()
-    if args.child:
-        emit(child(json.loads(args.child)["epochs"]))
-        return
-    if args.epochs < 2:
-        parser.error("--epochs must be at least 2 (epochs 2..n are the steady state)")
-    begin("pins", args.cpus)
-    with temp_root("pins") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
-
-        def setting(name: str):
-            env = {k: v for k, v in ws.env().items() if k not in PINS} | {UNPINNED_ENV: "1"} | SETTINGS[name]
-
-            def measure(round_: int) -> Result:
-                argv = [sys.executable, "-m", "bench.pins", "--child", json.dumps({"epochs": args.epochs})]
-                return run_child(argv, env, ws.root, args.cpus)
-
-            return measure
-
-        results = alternate({name: setting(name) for name in SETTINGS}, range(1, args.rounds + 1))
+@benchmark(
+    __doc__,
+    child=child,
+    defaults={"rounds": 2, "epochs": 3},
+    quick={"rounds": 1, "epochs": 2},
+    steady_state=True,
+)
+def main(bench: Session) -> None:
+    args, ws = bench.args, bench.workspace
+    print(f"data: {ws.source}; {args.epochs} epochs, {args.rounds} rounds, alternated")
+    spec = {"epochs": args.epochs, "overrides": ws.overrides}
+    contenders = {
+        name: lambda _, pins=pins: bench.child(spec, unpinned(ws.env(), pins))
+        for name, pins in SETTINGS.items()
+    }
+    results = bench.alternate(contenders)
     print(ratio_table(results, COLUMNS, [(name, NONE) for name in SETTINGS if name != NONE], first="setting"))
     pinned = results[ALL][-1]["val_loss"]
     for name, rs in results.items():

@@ -21,27 +21,18 @@ from pathlib import Path
 
 import yaml
 
-from bench.harness import (
+from bench.harness.children import Result
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, each, median_of, ratio_table, within
+from bench.harness.workspace import (
     SEED_SCRIPT,
-    Column,
-    Parser,
-    Result,
     Workspace,
-    alternate,
-    begin,
     clone_env,
     clone_head,
     create_store,
-    each,
-    end,
-    median_of,
     mnist_mirror,
-    prepare_workspace,
-    ratio_table,
-    run_child,
     settings_for,
-    temp_root,
-    verdict,
+    shown,
 )
 
 TARGET_RATIO = 0.5
@@ -55,41 +46,36 @@ def set_epochs(clone: Path, epochs: int) -> None:
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="", defaults={"rounds": 1}, quick={"epochs": 1})
-    args = parser.parse_args()
-    begin("pipeline_run", args.cpus)
+@benchmark(__doc__, defaults={"rounds": 1}, quick={"epochs": 1})
+def main(bench: Session) -> None:
     mirror = mnist_mirror(settings_for())
     if mirror is None:
         sys.exit("pipeline_run needs real MNIST (set DROPOUT_LAB_DATA_MIRROR): the DVC pipeline downloads it")
     rates = settings_for().sweep.rates
-    epochs = args.epochs or settings_for().train.epochs
-    with temp_root("pipeline") as tmp:
-        clone = Path(tmp) / "clone"
-        head = clone_head(clone)
-        if args.epochs:
-            set_epochs(clone, args.epochs)
-        env = clone_env(mirror)
-        run_child(["dvc", "repro", "-q", "preprocess"], env, clone)
-        create_store(Workspace(clone, clone, "clone"))
-        seed_ws = prepare_workspace(Path(tmp) / "seed")
-        print(f"clone of {head[:10]} with MNIST from {mirror}; rates {rates}, {epochs} epochs")
-        print("(b), (b'), (a) alternated")
+    epochs = bench.args.epochs or settings_for().train.epochs
+    clone = bench.root / "clone"
+    head = clone_head(clone)
+    if bench.args.epochs:
+        set_epochs(clone, bench.args.epochs)
+    env = clone_env(mirror)
+    bench.run(["dvc", "repro", "-q", "preprocess"], env, clone)
+    create_store(Workspace(clone, clone, "clone"))
+    seed_ws = bench.workspace
+    print(f"clone of {head[:10]} with MNIST from {shown(mirror)}; rates {rates}, {epochs} epochs")
+    print("(b), (b'), (a) alternated")
 
-        def seed_scripts(_: int) -> Result:
-            seed = [sys.executable, SEED_SCRIPT, f"--data={seed_ws.raw_npz}", f"--epochs={epochs}"]
-            ws = seed_ws
-            runs = [run_child([*seed, f"--seed={i}", f"--rate={rate}"], ws.env(), ws.root, args.cpus)
-                    for i, rate in enumerate(rates, start=1)]  # fmt: skip
-            return {"wall": sum(r["wall"] for r in runs), "peak_mib": max(r["peak_mib"] for r in runs)}
+    def seed_scripts(_: int) -> Result:
+        seed = [sys.executable, SEED_SCRIPT, f"--data={seed_ws.raw_npz}", f"--epochs={epochs}"]
+        runs = [bench.run([*seed, f"--seed={i}", f"--rate={rate}"]) for i, rate in enumerate(rates, start=1)]
+        return {"wall": sum(r["wall"] for r in runs), "peak_mib": max(r["peak_mib"] for r in runs)}
 
-        make_run = [sys.executable, "-m", "pipeline.tools.repro", "--force"]
-        contenders = {
-            "b": lambda _: run_child(make_run, env, clone, args.cpus),
-            "b2": lambda _: run_child(["dvc", "repro", "-f", "--downstream", "train"], env, clone, args.cpus),
-            "a": seed_scripts,
-        }
-        results = alternate(contenders, range(1, args.rounds + 1))
+    make_run = [sys.executable, "-m", "pipeline.tools.repro", "--force"]
+    contenders = {
+        "b": lambda _: bench.run(make_run, env, clone),
+        "b2": lambda _: bench.run(["dvc", "repro", "-f", "--downstream", "train"], env, clone),
+        "a": seed_scripts,
+    }
+    results = bench.alternate(contenders)
     labels = {
         "a": f"(a) seed script x{len(rates)}, one after another",
         "b": "(b) make run's repro --force (side by side)",
@@ -97,10 +83,7 @@ def main() -> None:
     }
     print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b2", "a")], labels))
     ratio = median_of("wall")(results["b"]) / median_of("wall")(results["a"])
-    ok = verdict(ratio <= TARGET_RATIO)
-    print(f"\n{ok}  make run's repro --force / {len(rates)} seed scripts = {ratio:.3f} "
-          f"(target <= {TARGET_RATIO})")  # fmt: skip
-    end()
+    print("\n" + within(f"make run's repro --force / {len(rates)} seed scripts", ratio, TARGET_RATIO))
 
 
 if __name__ == "__main__":

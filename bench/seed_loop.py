@@ -7,7 +7,7 @@ Plain `model.fit` with one-hot labels, batch 32, `validation_split=0.2`, TensorF
 no determinism, no `steps_per_execution`. The only additions: a seed (so accuracies can be averaged
 over seeds), the dropout rate as a parameter (for sweeps; 0.5 as in the notebook), and timing.
 Prints one result line (see `emit`). Imports nothing of the project, so its start-up is the notebook's;
-the benchmarks run it as a file (`harness.SEED_SCRIPT`) for the same reason.
+the benchmarks run it as a file (`harness.workspace.SEED_SCRIPT`) for the same reason.
 """
 
 from __future__ import annotations

@@ -15,27 +15,11 @@ times, the ratio (ii)/(i) and PASS/FAIL (<= 0.35). `--quick`: one round of 2 epo
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from bench.harness import (
-    SEED_SCRIPT,
-    Column,
-    Parser,
-    Result,
-    Workspace,
-    alternate,
-    begin,
-    each,
-    end,
-    median,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    settings_for,
-    temp_root,
-    verdict,
-)
+from bench.harness.children import Result
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, each, median, median_of, ratio_table, within
+from bench.harness.workspace import SEED_SCRIPT, Workspace, settings_for
 
 RATES = (0.0, 0.2, 0.5)
 SEEDS = (1, 2)
@@ -43,21 +27,20 @@ TARGET_RATIO = 0.35
 COLUMNS = [Column("median wall s", median_of("wall")), Column("per round", each("wall"), fmt="")]
 
 
-def sequential(workspace: Workspace, epochs: int, cpus: str) -> Result:
+def sequential(bench: Session, epochs: int) -> Result:
     """(i): the seed loop once per config, one process after another; total and per-run wall time."""
-    seed_loop = [sys.executable, SEED_SCRIPT, f"--data={workspace.raw_npz}", f"--epochs={epochs}"]
+    seed_loop = [sys.executable, SEED_SCRIPT, f"--data={bench.workspace.raw_npz}", f"--epochs={epochs}"]
     walls = [
-        run_child([*seed_loop, f"--seed={seed}", f"--rate={rate}"], workspace.env(), workspace.root, cpus)[
-            "wall"
-        ]
+        bench.run([*seed_loop, f"--seed={seed}", f"--rate={rate}"])["wall"]
         for rate in RATES
         for seed in SEEDS
     ]
     return {"wall": sum(walls), "runs": walls}
 
 
-def sweep(workspace: Workspace, epochs: int, round_: int, cpus: str) -> Result:
+def sweep(bench: Session, epochs: int, round_: int) -> Result:
     """(ii): the project's Hydra multirun with its default launcher; its wall time."""
+    workspace = bench.workspace
     overrides = [
         *workspace.overrides,
         "-m",
@@ -66,9 +49,7 @@ def sweep(workspace: Workspace, epochs: int, round_: int, cpus: str) -> Result:
         f"train.epochs={epochs}",
         f"hydra.sweep.dir={workspace.root / 'multirun' / str(round_)}",
     ]
-    return run_child(
-        [sys.executable, "-m", "pipeline.train", *overrides], workspace.env(), workspace.root, cpus
-    )
+    return bench.run([sys.executable, "-m", "pipeline.train", *overrides])
 
 
 def sweep_runs(workspace: Workspace) -> list[dict[str, float | str]]:
@@ -95,22 +76,17 @@ def describe(result: Result) -> str:
     return f"{result['wall']:.1f} s{runs}"
 
 
-def main() -> None:
-    parser = Parser(__doc__, defaults={"rounds": 1}, quick={"epochs": 2})
-    args = parser.parse_args()
-    args.epochs = args.epochs or settings_for().train.epochs
-    begin("sweep_speed", args.cpus)
-    with temp_root("sweep") as tmp:
-        workspace = prepare_workspace(Path(tmp))
-        runs = len(RATES) * len(SEEDS)
-        print(f"data: {workspace.source}; {runs} runs (rates {RATES} x seeds {SEEDS}), {args.epochs} epochs")
-        contenders = {
-            "i": lambda _: sequential(workspace, args.epochs, args.cpus),
-            "ii": lambda round_: sweep(workspace, args.epochs, round_, args.cpus),
-        }
-        results = alternate(contenders, range(1, args.rounds + 1), describe=describe)
-        runs = sweep_runs(workspace)
+@benchmark(__doc__, defaults={"rounds": 1}, quick={"epochs": 2})
+def main(bench: Session) -> None:
+    epochs = bench.args.epochs or settings_for().train.epochs
     n = len(RATES) * len(SEEDS)
+    print(f"data: {bench.workspace.source}; {n} runs (rates {RATES} x seeds {SEEDS}), {epochs} epochs")
+    contenders = {
+        "i": lambda _: sequential(bench, epochs),
+        "ii": lambda round_: sweep(bench, epochs, round_),
+    }
+    results = bench.alternate(contenders, describe=describe)
+    runs = sweep_runs(bench.workspace)
     labels = {"i": f"(i) {n} seed-style runs, one after another", "ii": "(ii) project sweep, joblib n_jobs=2"}
     print("\n" + ratio_table(results, COLUMNS, [("ii", "i")], labels))
     ratio = median_of("wall")(results["ii"]) / median_of("wall")(results["i"])
@@ -119,10 +95,7 @@ def main() -> None:
     epoch_seconds = median([float(r["epoch"]) for r in runs])
     print(f"sweep's training runs in MLflow: {finished}/{len(runs)} FINISHED, {job_seconds:.1f} s a run")
     print(f"(training, evaluation, logging); {epoch_seconds:.2f} s an epoch with 2 jobs sharing 2 cores")
-    print(
-        f"\n{verdict(ratio <= TARGET_RATIO)}  sweep: wall (ii)/(i) = {ratio:.3f} (target <= {TARGET_RATIO})"
-    )
-    end()
+    print("\n" + within("sweep: wall (ii)/(i)", ratio, TARGET_RATIO))
 
 
 if __name__ == "__main__":

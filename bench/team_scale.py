@@ -17,38 +17,38 @@ from __future__ import annotations
 import statistics
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
-from bench.harness import (
-    REPO,
-    Column,
-    Parser,
-    Result,
-    Workspace,
-    alternate,
-    begin,
-    end,
-    median_of,
-    prepare_store,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    temp_root,
-    tests_on_path,
-)
+from bench.harness.children import Result
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, median_of, ratio_table
+from bench.harness.workspace import REPO, prepare_store
 
 # No model logging: it keeps the sweeps short (the README's figures were measured so); everything
 # else a run logs (params, epochs, evaluation, artifacts, the report) is timed.
 GRID = ["model.dropout.rate=0,0.5", "train.seed=1,2", "tracking.log_model=false"]
 COLUMNS = [Column("wall s", median_of("wall")), Column("median s a run", median_of("per_run"))]
+LABELS = {
+    "a": "(a) joblib n_jobs=2 -> SQLite",
+    "b": "(b) Ray, 1 CPU a job -> SQLite",
+    "c": "(c) joblib n_jobs=2 -> tracking server",
+}
 
 
-def sweep(workspace: Workspace, uri: str, name: str, epochs: int, cpus: str, *launcher: str) -> Result:
+def sweep(bench: Session, uri: str, name: str, *launcher: str) -> Result:
     """One `python -m pipeline.train -m` sweep logging to `uri`; its wall time and its runs' median
     duration in the store. Run from the checkout: Ray's workers import `pipeline` from there."""
-    argv = [sys.executable, "-m", "pipeline.train", "-m", *GRID, f"train.epochs={epochs}", *launcher]
-    argv.append(f"hydra.sweep.dir={workspace.root / 'multirun' / name}")
-    result = run_child(argv, {**workspace.env(), "MLFLOW_TRACKING_URI": uri}, REPO, cpus)
+    ws = bench.workspace
+    argv = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        "-m",
+        *GRID,
+        f"train.epochs={bench.args.epochs}",
+        *launcher,
+    ]
+    argv.append(f"hydra.sweep.dir={ws.root / 'multirun' / name}")
+    result = bench.run(argv, {**ws.env(), "MLFLOW_TRACKING_URI": uri}, REPO)
     return {**result, "per_run": run_seconds(uri)}
 
 
@@ -62,35 +62,25 @@ def run_seconds(uri: str) -> float:
     return statistics.median((r.info.end_time - r.info.start_time) / 1000 for r in runs)
 
 
-def main() -> None:
-    parser = Parser(__doc__, defaults={"epochs": 3}, quick={"epochs": 1})
-    args = parser.parse_args()
-    tests_on_path()
-    from team_fixtures import ray_cluster, tracking_server
+@benchmark(__doc__, defaults={"epochs": 3}, quick={"epochs": 1})
+def main(bench: Session) -> None:
+    from tests.helpers.team_fixtures import ray_cluster, tracking_server
 
-    begin("team_scale", args.cpus)
-    with temp_root("team") as tmp, ExitStack() as services:
-        workspace = prepare_workspace(Path(tmp))
-        print(f"data: {workspace.source}; 4 runs, {args.epochs} epochs each")
-        ray_uri = f"sqlite:///{Path(tmp) / 'ray.db'}"
-        prepare_store(ray_uri, Path(tmp) / "ray-artifacts")
+    print(f"data: {bench.workspace.source}; 4 runs, {bench.args.epochs} epochs each")
+    ray_uri = f"sqlite:///{bench.root / 'ray.db'}"
+    prepare_store(ray_uri, bench.root / "ray-artifacts")
+    with ExitStack() as services:
         address = services.enter_context(ray_cluster(num_cpus=2))
         server = services.enter_context(tracking_server())
         ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
         contenders = {
-            "a": lambda r: sweep(workspace, workspace.tracking_uri, f"joblib-{r}", args.epochs, args.cpus),
-            "b": lambda r: sweep(workspace, ray_uri, f"ray-{r}", args.epochs, args.cpus, *ray),
-            "c": lambda r: sweep(workspace, server.url, f"server-{r}", args.epochs, args.cpus),
+            "a": lambda r: sweep(bench, bench.workspace.tracking_uri, f"joblib-{r}"),
+            "b": lambda r: sweep(bench, ray_uri, f"ray-{r}", *ray),
+            "c": lambda r: sweep(bench, server.url, f"server-{r}"),
         }
-        results = alternate(contenders, range(1, args.rounds + 1))
-    labels = {
-        "a": "(a) joblib n_jobs=2 -> SQLite",
-        "b": "(b) Ray, 1 CPU a job -> SQLite",
-        "c": "(c) joblib n_jobs=2 -> tracking server",
-    }
+        results = bench.alternate(contenders)
     ratios = [("b", "a", "Ray vs joblib"), ("c", "a", "server vs SQLite")]
-    print("\n" + ratio_table(results, COLUMNS, ratios, labels, first="sweep of 4 trainings"))
-    end()
+    print("\n" + ratio_table(results, COLUMNS, ratios, LABELS, first="sweep of 4 trainings"))
 
 
 if __name__ == "__main__":

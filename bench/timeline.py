@@ -29,23 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    REPO,
-    Column,
-    Parser,
-    Workspace,
-    alternate,
-    begin,
-    each,
-    end,
-    median,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    table,
-    temp_root,
-)
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, each, median, median_of, ratio_table, table
+from bench.harness.workspace import REPO, Workspace
 
 # Top-level packages whose import is worth a line: time from the first import of the package to
 # the end of its `__init__` (inclusive of what it imports; keras includes TensorFlow).
@@ -144,9 +130,9 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
             setattr(owner, key, stamped(getattr(owner, key), key, self.stamps))
 
 
-def child(stamp_file: Path, overrides: list[str]) -> None:
+def child(stamps_file: str, overrides: list[str]) -> None:
     """Run `python -m pipeline.train <overrides>` in this process, with stamps."""
-    stamps = Stamps(stamp_file)
+    stamps = Stamps(Path(stamps_file))
     atexit.register(stamps.dump)  # registered first, so it runs last
     sys.meta_path.insert(0, PostImportHooks(stamps))
     sys.argv = [str(REPO / "pipeline" / "train.py"), *overrides]
@@ -159,23 +145,13 @@ def child(stamp_file: Path, overrides: list[str]) -> None:
 # --- parent: run, read the stamps, print the phases -----------------------------------------------
 
 
-def run_once(
-    ws: Workspace, overrides: list[str], cpus: str | None, name: str, checkout: Path
-) -> dict[str, Any]:
+def run_once(bench: Session, overrides: list[str], name: str, checkout: Path) -> dict[str, Any]:
     """One whole training process of `checkout`'s pipeline; its stamps relative to its spawn, its
     time to the first epoch line and to exit, and its peak RSS."""
+    ws = bench.workspace
     stamp_file = ws.root / f"stamps-{name}.json"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.timeline",
-        "--child",
-        str(stamp_file),
-        "--",
-        *ws.overrides,
-        *overrides,
-    ]
-    run = run_child(argv, {**ws.env(), "PYTHONPATH": python_path(ws, checkout)}, ws.root, cpus)
+    env = {**ws.env(), "PYTHONPATH": python_path(ws, checkout)}
+    run = bench.child({"stamps_file": str(stamp_file), "overrides": [*ws.overrides, *overrides]}, env)
     stamps = json.loads(stamp_file.read_text())
     marks = [(mark, at - run["started"]) for mark, at in stamps["marks"]]
     lines = [at for line in EPOCH_LINES if (at := first(marks, f"{line} end")) is not None]
@@ -278,9 +254,9 @@ COLUMNS = [
 ]
 
 
-def measure(ws: Workspace, overrides: list[str], cpus: str | None, checkout: Path, index: int) -> Any:
+def measure(bench: Session, overrides: list[str], checkout: Path, index: int) -> Any:
     """What `alternate` calls for the `index`th checkout: its run of round `r`."""
-    return lambda r: run_once(ws, overrides, cpus, f"{index}-{r}", checkout)
+    return lambda r: run_once(bench, overrides, f"{index}-{r}", checkout)
 
 
 def brief(run: dict[str, Any]) -> str:
@@ -297,27 +273,27 @@ def print_phases(runs: list[dict[str, Any]]) -> None:
     print(table(rows, header))
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", quick={"epochs": 1})
-    parser.add_argument("--against", type=Path, help="another checkout to run alternately with this one")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for pipeline.train")
-    args = parser.parse_args()
-    if args.child:
-        child(Path(args.child), args.overrides)
-        return
+@benchmark(
+    __doc__,
+    child=child,
+    cpus="0",
+    quick={"epochs": 1},
+    flags={
+        "--against": {"type": Path, "help": "another checkout to run alternately with this one"},
+        "overrides": {"nargs": "*", "help": "Hydra overrides for pipeline.train"},
+    },
+)
+def main(bench: Session) -> None:
+    args = bench.args
     overrides = [*([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
     checkouts = {describe(REPO): REPO}
     if args.against:
         checkouts[describe(args.against.resolve())] = args.against.resolve()
-    begin("timeline", args.cpus)
-    with temp_root("timeline") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; overrides: {' '.join(overrides) or 'none'}")
-        contenders = {
-            label: measure(ws, overrides, args.cpus, checkout, i)
-            for i, (label, checkout) in enumerate(checkouts.items())
-        }
-        results = alternate(contenders, range(1, args.rounds + 1), describe=brief)
+    print(f"data: {bench.workspace.source}; overrides: {' '.join(overrides) or 'none'}")
+    contenders = {
+        label: measure(bench, overrides, checkout, i) for i, (label, checkout) in enumerate(checkouts.items())
+    }
+    results = bench.alternate(contenders, describe=brief)
     for label, runs in results.items():
         print(f"\n{label}:")
         print_phases(runs)
@@ -333,7 +309,6 @@ def main() -> None:
     print(table(memory_lines(runs[typical]), ["mark", "first", "last"]))
     peaks = ", ".join(f"{run['peak_mib']:.0f}" for run in runs)
     print(f"\npeak RSS (MiB, from wait4): {peaks}")
-    end()
 
 
 if __name__ == "__main__":

@@ -14,31 +14,14 @@ processes are compared by bench.whole_run, memory by bench.memory. Nothing is as
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    SEED_SCRIPT,
-    Column,
-    Parser,
-    Result,
-    Workspace,
-    alternate,
-    begin,
-    emit,
-    end,
-    median,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    settings_for,
-    temp_root,
-    verdict,
-)
+from bench.harness.children import Result
+from bench.harness.fit import timed_fit
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, median, median_of, ratio_table, verdict
+from bench.harness.workspace import SEED_SCRIPT
 
 TARGET_RATIO = 0.33
 TARGET_ACCURACY_POINTS = 0.3
@@ -49,58 +32,30 @@ SPEED_LEGEND = """Seconds per epoch (training + validation pass), medians over a
   process s: the child's whole wall time, spawn to exit (imports, data, training, one test pass)"""
 
 
-# --- children ----------------------------------------------------------------------------------------
-
-
-def project_settings(seed: int, epochs: int, overrides: list[str]) -> Any:
-    """The default config composed from conf/, with only the seed and the epochs set."""
-    return settings_for([*overrides, f"train.seed={seed}", f"train.epochs={epochs}"])
-
-
-def project_data() -> Any:
-    from pipeline.core.paths import project_path
-    from pipeline.data.processed import load_processed
-
-    return load_processed(project_path("data", "processed", "mnist.npz"))
-
-
-def child_project(seed: int, epochs: int, overrides: list[str]) -> dict[str, Any]:
+def child(seed: int, epochs: int, overrides: list[str]) -> dict[str, Any]:
     """(b): `build_and_fit` on the default config; every epoch's time as the project measures it."""
-    import keras  # noqa: F401  (TensorFlow's import is not training time; the seed loop's isn't timed either)
-
-    from pipeline.training.loop import build_and_fit
     from pipeline.training.steps import CompiledSteps
 
-    settings, data = project_settings(seed, epochs, overrides), project_data()
-    seconds: list[float] = []
-    start = time.perf_counter()
-    result = build_and_fit(settings, data, on_epoch=[lambda row, s: seconds.append(s)])
-    fit_seconds = time.perf_counter() - start
-    steps = CompiledSteps(result.model, data.x_train, data.y_train, 32)
+    fit = timed_fit([*overrides, f"train.seed={seed}", f"train.epochs={epochs}"])
+    data = fit.data
+    steps = CompiledSteps(fit.result.model, data.x_train, data.y_train, 32)
     accuracy = steps.validate(data.x_test, data.y_test).values()["accuracy"]
     return {
-        "epoch_seconds": seconds,
-        "fit_seconds": fit_seconds,
+        "epoch_seconds": fit.epoch_seconds,
+        "fit_seconds": fit.fit_seconds,
         "test_accuracy": float(accuracy),
     }
 
 
-# --- parent --------------------------------------------------------------------------------------------
-
-
-def run_all(ws: Workspace, seeds: list[int], epochs: int, cpus: str) -> dict[str, list[Result]]:
+def run_all(bench: Session, seeds: list[int], epochs: int) -> dict[str, list[Result]]:
     """a, b per seed, alternating, each in a fresh process; prints progress as it goes."""
+    ws = bench.workspace
     seed_loop = [sys.executable, SEED_SCRIPT, f"--data={ws.raw_npz}", f"--epochs={epochs}"]
-
-    def project(seed: int) -> list[str]:
-        spec = {"seed": seed, "epochs": epochs, "overrides": ws.overrides}
-        return [sys.executable, "-m", "bench.train_speed", "--child", json.dumps(spec)]
-
     contenders = {
-        "a": lambda seed: run_child([*seed_loop, f"--seed={seed}"], ws.env(), ws.root, cpus),
-        "b": lambda seed: run_child(project(seed), ws.env(), ws.root, cpus),
+        "a": lambda seed: bench.run([*seed_loop, f"--seed={seed}"]),
+        "b": lambda seed: bench.child({"seed": seed, "epochs": epochs, "overrides": ws.overrides}),
     }
-    return alternate(contenders, seeds, describe=brief, label="seed")
+    return bench.alternate(contenders, describe=brief, label="seed", rounds=seeds)
 
 
 def brief(result: dict[str, Any]) -> str:
@@ -165,24 +120,20 @@ def report(results: dict[str, list[Result]], n_seeds: int) -> str:
     )
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", defaults={"rounds": 3, "epochs": 5}, quick={"epochs": 2})
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds, one a round (default: 1..rounds)")
-    args = parser.parse_args()
-    if args.child:
-        spec = json.loads(args.child)
-        emit(child_project(spec["seed"], spec["epochs"], spec["overrides"]))
-        from pipeline.process.exit import exit_without_teardown
-
-        exit_without_teardown()  # as `pipeline.train` ends: no TensorFlow teardown in the process time
+@benchmark(
+    __doc__,
+    child=child,
+    cpus="0",
+    defaults={"rounds": 3, "epochs": 5},
+    quick={"epochs": 2},
+    flags={"--seeds": {"type": int, "nargs": "+", "help": "seeds, one a round (default: 1..rounds)"}},
+)
+def main(bench: Session) -> None:
+    args = bench.args
     seeds = args.seeds or list(range(1, args.rounds + 1))
-    begin("train_speed", args.cpus)
-    with temp_root("bench") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {args.epochs} epochs per run; seeds {seeds}; runs alternate a, b")
-        results = run_all(ws, seeds, args.epochs, args.cpus)
+    print(f"data: {bench.workspace.source}; {args.epochs} epochs per run; seeds {seeds}; runs alternate a, b")
+    results = run_all(bench, seeds, args.epochs)
     print("\n" + report(results, len(seeds)))
-    end()
 
 
 if __name__ == "__main__":

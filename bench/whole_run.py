@@ -16,25 +16,10 @@ training (target <= 1.0 GiB). Nothing is asserted. `--quick`: one round of 1 epo
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from bench.harness import (
-    SEED_SCRIPT,
-    Column,
-    Parser,
-    alternate,
-    begin,
-    each,
-    end,
-    largest,
-    median_of,
-    prepare_workspace,
-    ratio_table,
-    run_child,
-    settings_for,
-    temp_root,
-    verdict,
-)
+from bench.harness.session import Session, benchmark
+from bench.harness.tables import Column, each, largest, median_of, ratio_table, within
+from bench.harness.workspace import SEED_SCRIPT, settings_for
 
 TARGET_RATIO = 0.55
 TARGET_PEAK_MIB = 1024
@@ -43,34 +28,25 @@ COLUMNS = [
     Column("runs", each("wall"), fmt=""),
     Column("peak RSS MiB", largest("peak_mib"), fmt=".0f"),
 ]
+LABELS = {"a": "(a) seed notebook script", "b": "(b) python -m pipeline.train"}
 
 
-def main() -> None:
-    parser = Parser(__doc__, cpus="0", defaults={"rounds": 3}, quick={"epochs": 1})
-    args = parser.parse_args()
-    args.epochs = args.epochs or settings_for().train.epochs
-    begin("whole_run", args.cpus)
-    with temp_root("whole") as tmp:
-        ws = prepare_workspace(Path(tmp))
-        print(f"data: {ws.source}; {args.epochs} epochs; (a), (b) alternated, {args.rounds} runs each")
-        seed = [sys.executable, SEED_SCRIPT, f"--data={ws.raw_npz}", "--seed=1", f"--epochs={args.epochs}"]
-        train = [sys.executable, "-m", "pipeline.train", *ws.overrides, f"train.epochs={args.epochs}"]
-        contenders = {
-            "a": lambda _: run_child(seed, ws.env(), ws.root, args.cpus),
-            "b": lambda r: run_child([*train, f"hydra.run.dir={ws.root / 'outputs' / str(r)}"], ws.env(),
-                                     ws.root, args.cpus),
-        }  # fmt: skip
-        results = alternate(contenders, range(1, args.rounds + 1), label="run")
-    labels = {"a": "(a) seed notebook script", "b": "(b) python -m pipeline.train"}
-    print("\n" + ratio_table(results, COLUMNS, [("b", "a")], labels))
+@benchmark(__doc__, cpus="0", defaults={"rounds": 3}, quick={"epochs": 1})
+def main(bench: Session) -> None:
+    ws, epochs = bench.workspace, bench.args.epochs or settings_for().train.epochs
+    print(f"data: {ws.source}; {epochs} epochs; (a), (b) alternated, {bench.args.rounds} runs each")
+    seed = [sys.executable, SEED_SCRIPT, f"--data={ws.raw_npz}", "--seed=1", f"--epochs={epochs}"]
+    train = [sys.executable, "-m", "pipeline.train", *ws.overrides, f"train.epochs={epochs}"]
+    contenders = {
+        "a": lambda _: bench.run(seed),
+        "b": lambda r: bench.run([*train, f"hydra.run.dir={ws.root / 'outputs' / str(r)}"]),
+    }
+    results = bench.alternate(contenders, label="run")
+    print("\n" + ratio_table(results, COLUMNS, [("b", "a")], LABELS))
     a, b = (median_of("wall")(results[k]) for k in "ab")
-    peak_b = largest("peak_mib")(results["b"])
-    print(
-        f"\n{verdict(b / a <= TARGET_RATIO)}  whole process (b)/(a) = {b / a:.3f} (target <= {TARGET_RATIO})"
-    )
-    print(f"{verdict(peak_b <= TARGET_PEAK_MIB)}  peak RSS of one training = {peak_b:.0f} MiB "
-          f"(target <= {TARGET_PEAK_MIB} MiB)")  # fmt: skip
-    end()
+    print("\n" + within("whole process (b)/(a)", b / a, TARGET_RATIO))
+    peak = largest("peak_mib")(results["b"])
+    print(within("peak RSS of one training", peak, TARGET_PEAK_MIB, fmt=".0f", unit=" MiB"))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""The benchmarks' shared harness, on trivial commands: flags, timing whole commands, alternation, ratios.
+"""The benchmarks' shared harness, on trivial commands: a benchmark's opening and closing, its child
+processes, flags, timing whole commands, alternation, ratios, the workspace.
 
 The benchmarks themselves are long and not run here (speed is measured by `python -m bench.<name>`,
 never by a timed test); this checks that every one imports and parses its flags, and that the harness
-measures and compares real processes correctly.
+measures and compares real processes correctly (`tests/helpers/toy_benchmark.py` is a whole benchmark
+on trivial commands).
 """
 
 from __future__ import annotations
@@ -19,18 +21,23 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `bench` is a folder of the checkout, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import Column, Parser, alternate, each, largest, median_of, ratio_table, run_child  # noqa: E402
+from bench.harness.children import alternate, run_child  # noqa: E402
+from bench.harness.flags import Parser  # noqa: E402
+from bench.harness.tables import Column, each, largest, median_of, ratio_table, steady, within  # noqa: E402
+from bench.harness.workspace import unpinned  # noqa: E402
+from pipeline.core.numerics import PINS, UNPINNED_ENV  # noqa: E402
 
 MODULES = sorted(path.stem for path in (ROOT / "bench").glob("*.py") if path.stem != "__main__")
-BENCHMARKS = [name for name in MODULES if name not in {"__init__", "harness", "seed_loop"}]
+BENCHMARKS = [name for name in MODULES if name not in {"__init__", "seed_loop"}]
+HARNESS = sorted(f"harness.{path.stem}" for path in (ROOT / "bench" / "harness").glob("*.py"))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 FAST = [sys.executable, "-c", "pass"]
 SLOW = [sys.executable, "-c", "import time; time.sleep(0.2)"]
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODULES + HARNESS)
 def test_every_bench_module_imports(name: str):
-    module = importlib.import_module("bench" if name == "__init__" else f"bench.{name}")
+    module = importlib.import_module(f"bench.{name}".removesuffix(".__init__"))
     assert module.__doc__
     if name in BENCHMARKS:
         assert callable(module.main)
@@ -119,3 +126,87 @@ def test_run_child_fails_loudly_with_the_tail_of_stderr():
         run_child(
             [sys.executable, "-c", "import sys; print('went wrong', file=sys.stderr); sys.exit(3)"], ENV, ROOT
         )
+
+
+def test_a_benchmark_opens_runs_its_own_children_alternated_and_closes():
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.helpers.toy_benchmark", "--rounds", "2", "--cpus", "0"],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("toy_benchmark: ") and lines[0].endswith("; pinned to CPUs 0")
+    assert "load average" in lines[0] and lines[-1].startswith("end: ") and "load average" in lines[-1]
+    root, parent = lines[1].removeprefix("root: ").split("; parent pid ")
+    progress = [line.split(":")[0].strip() for line in lines if line.startswith("  round")]
+    assert progress == ["round 1 bare", "round 1 child", "round 2 bare", "round 2 child"]
+    children = [line for line in lines if line.startswith("  round") and " child: " in line]
+    pids = {line.split("pid ")[1].split(",")[0] for line in children}
+    assert len(pids) == 2 and parent not in pids  # a fresh process each round, not the parent
+    assert all(line.endswith("cpus [0]") for line in children)  # its result line, pinned to --cpus
+    ratio_row = next(line for line in lines if line.startswith("ratio (child)/(bare)"))
+    assert float(ratio_row.split()[-1]) > 1  # the child sleeps 0.2 s; `python -c pass` does not
+    assert any(line.startswith("PASS  bare / child = ") for line in lines)
+    assert "workspace made: False" in lines  # MNIST is prepared only for a benchmark that uses it
+    assert not Path(root).exists()  # the throw-away folder is gone
+
+
+def test_a_benchmark_without_a_child_refuses_to_run_as_one():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.whole_run", "--child", "{}"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "error: this benchmark runs no child" in done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
+@pytest.mark.parametrize("name", ["floor", "levers", "pins"])
+def test_steady_state_benchmarks_refuse_a_single_epoch(name: str, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", "--epochs", "1"])
+    with pytest.raises(SystemExit) as exited:  # before any output, workspace or child
+        importlib.import_module(f"bench.{name}").main()
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert not out
+    assert "--epochs must be at least 2 (epochs 2..n are the steady state)" in err
+
+
+def test_targets_print_pass_or_fail_against_their_bound():
+    assert (
+        within("whole process (b)/(a)", 0.5, 0.55) == "PASS  whole process (b)/(a) = 0.500 (target <= 0.55)"
+    )
+    assert (
+        within("peak", 1100.4, 1024, fmt=".0f", unit=" MiB") == "FAIL  peak = 1100 MiB (target <= 1024 MiB)"
+    )
+    assert steady({"epoch_seconds": [9.0, 1.0, 3.0, 2.0]}) == 2.0  # epoch 1 (tracing) left out
+
+
+def test_unpinned_drops_every_numeric_pin_but_those_kept():
+    env = {**PINS, "PATH": "/bin"}
+    assert unpinned(env) == {"PATH": "/bin", UNPINNED_ENV: "1"}
+    key, value = next(iter(PINS.items()))
+    assert unpinned(env, {key: value}) == {"PATH": "/bin", UNPINNED_ENV: "1", key: value}
+
+
+def test_the_workspace_holds_mnist_split_by_the_package_and_a_ready_store(tmp_path: Path):
+    import mlflow
+    import numpy as np
+
+    from bench.harness.workspace import prepare_workspace, settings_for
+    from pipeline.data.build import load_for
+
+    ws = prepare_workspace(tmp_path)
+    with np.load(ws.raw_npz) as raw:  # what the seed notebook's `mnist.load_data()` returns
+        shapes = [raw[key].shape for key in ("xtr", "ytr", "xte", "yte")]
+    assert shapes == [(60000, 28, 28), (60000,), (10000, 28, 28), (10000,)]
+    settings = settings_for(ws.overrides)
+    data = load_for(settings.data, ws.root)  # what a child with DROPOUT_LAB_ROOT at the root trains on
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (48000, 12000, 10000)
+    client = mlflow.MlflowClient(tracking_uri=ws.tracking_uri)
+    assert client.get_experiment_by_name(settings.tracking.experiment) is not None  # made before any timing
+    env = ws.env()
+    assert env["DROPOUT_LAB_ROOT"] == str(tmp_path) and env["PYTHONPATH"] == str(ROOT)
+    assert "MLFLOW_TRACKING_URI" not in env
