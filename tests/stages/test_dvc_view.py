@@ -1,6 +1,7 @@
 """What `dvc exp show` shows of the committed results (this checkout's own `dvc.yaml`, `params.yaml`,
-`dvc.lock` and small results): the compare stage's one summary per rate as the only metrics, and
-DVC's rule for params, counted on `dvc exp show --csv` as a user runs it."""
+`dvc.lock` and small results): the compare stage's one summary per rate as the only metrics, each
+run adding only its evaluation's inputs, and DVC's rule for params, counted on `dvc exp show --csv`
+as a user runs it."""
 
 from __future__ import annotations
 
@@ -64,13 +65,16 @@ def test_dvc_exp_show_has_one_summary_per_rate_as_metrics_and_each_run_adds_only
     assert len(shared) <= 23, shared  # today's stages: 17 code entries, the data, compare's inputs
 
 
-def test_dvc_exp_show_param_deps_leaves_out_the_seed_dvc_runs_ignore():
-    """Plain `dvc exp show` lists every key of params.yaml (DVC adds the default params file whole);
-    `--param-deps` lists the stages' params: train.seed, which each matrix item sets itself, is
-    none of them. model.dropout.rate stays: the trainings read the `model` group whole."""
+def test_the_documented_drop_leaves_the_summary_and_the_params_dvc_runs_read():
+    """DVC lists every key of params.yaml, model.dropout.rate and train.seed included, which each
+    matrix item sets itself (docs/dvc.md says why DVC cannot leave them out); the command
+    docs/dvc.md gives drops them and every dependency hash."""
+    drop = "pipeline/|models/|plots/|metrics/|data/|model.dropout.rate|train.seed"
+    assert drop in (ROOT / "docs" / "dvc.md").read_text()
     plain = next(csv.reader(io.StringIO(_exp_show("--csv"))))
-    deps_only = next(csv.reader(io.StringIO(_exp_show("--csv", "--param-deps"))))
+    shown = next(csv.reader(io.StringIO(_exp_show("--csv", "--drop", drop))))
     assert "train.seed" in plain and "model.dropout.rate" in plain
-    assert "train.seed" not in deps_only and "model.dropout.rate" in deps_only
-    assert {"sweep.rates", "sweep.seeds", "train.epochs"} <= set(deps_only)
-    assert not [key for key in deps_only if key.startswith(("tracking.", "tags"))]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    metrics = _leaves(json.loads((ROOT / SUMMARY).read_text()))
+    kept = [key for key in _leaves(params) if key not in ("model.dropout.rate", "train.seed")]
+    assert sorted(shown) == sorted([*LEADING, *metrics, *kept])
