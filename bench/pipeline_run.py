@@ -1,17 +1,23 @@
-"""The whole DVC pipeline as a user waits for it: `make run`'s repro, forced, vs the seed script per rate.
+"""The whole DVC pipeline as a user waits for it: `make run`'s repro, forced, with every seed of
+sweep.seeds vs one seed, and with one seed vs the seed script per rate.
 
     python -m bench.pipeline_run [--rounds 1] [--cpus ''] [--epochs N] [--quick]
 
-In a temp clone of this checkout's HEAD (the repo's own outputs are not touched), the data stages
-run once (download from the MNIST mirror, preprocess; not timed), then alternately:
-  (b)  `python -m pipeline.tools.repro --force` (what `make run` runs): the trainings of sweep.rates
-       side by side, then their evaluate stages side by side, then compare;
-  (b') `dvc repro -f --downstream train`: the same stages one at a time, as plain `dvc repro` runs them;
+In two temp clones of this checkout's HEAD (the repo's own outputs are not touched; the second
+with sweep.seeds cut to its first seed), the data stages run once (download from the MNIST mirror,
+preprocess; not timed), then alternately:
+  (s)  `python -m pipeline.tools.repro --force` (what `make run` runs): the trainings of every rate
+       of sweep.rates with every seed of sweep.seeds side by side, then their evaluate stages side
+       by side, then compare;
+  (b)  the same with one seed: one training per rate;
+  (b') `dvc repro -f --downstream train` with one seed: the stages one at a time, as plain
+       `dvc repro` runs them;
   (a)  the seed notebook's script once per rate, one process after another (no tracking).
-Prints the medians and the ratios (b)/(a) (target <= 0.5) and (b')/(a). Every contender has the
-whole machine (`--cpus ''`): the seed script's TensorFlow uses every core, the project's trainings
-one each. Nothing is asserted. `--epochs` sets train.epochs in the clone's params.yaml and the seed's
-epochs alike (default: params.yaml's); `--quick`: one round of 1 epoch.
+Prints the medians and the ratios (s)/(b) (target <= 3: the cost of the seeds), (b)/(a) (target
+<= 0.5) and (b')/(a). Every contender has the whole machine (`--cpus ''`): the seed script's
+TensorFlow uses every core, the project's trainings one each. Nothing is asserted. `--epochs` sets
+train.epochs in the clones' params.yaml and the seed's epochs alike (default: params.yaml's);
+`--quick`: one round of 1 epoch.
 """
 
 from __future__ import annotations
@@ -36,13 +42,17 @@ from bench.harness.workspace import (
 )
 
 TARGET_RATIO = 0.5
+TARGET_SEEDS_RATIO = 3.0
 COLUMNS = [Column("median wall s", median_of("wall")), Column("rounds", each("wall"), fmt="")]
 
 
-def set_epochs(clone: Path, epochs: int) -> None:
-    """train.epochs in the clone's params.yaml (what its DVC stages read)."""
+def set_params(clone: Path, epochs: int | None, seeds: list[int] | None = None) -> None:
+    """train.epochs and sweep.seeds in the clone's params.yaml (what its DVC stages read)."""
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["train"]["epochs"] = epochs
+    if epochs:
+        params["train"]["epochs"] = epochs
+    if seeds:
+        params["sweep"]["seeds"] = seeds
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -51,18 +61,19 @@ def main(bench: Session) -> None:
     mirror = mnist_mirror(settings_for())
     if mirror is None:
         sys.exit("pipeline_run needs real MNIST (set DROPOUT_LAB_DATA_MIRROR): the DVC pipeline downloads it")
-    rates = settings_for().sweep.rates
+    rates, seeds = settings_for().sweep.rates, settings_for().sweep.seeds
     epochs = bench.args.epochs or settings_for().train.epochs
-    clone = bench.root / "clone"
-    head = clone_head(clone)
-    if bench.args.epochs:
-        set_epochs(clone, bench.args.epochs)
+    clone, single = bench.root / "clone", bench.root / "single"
     env = clone_env(mirror)
-    bench.run(["dvc", "repro", "-q", "preprocess"], env, clone)
-    create_store(Workspace(clone, clone, "clone"))
+    for where, chosen in ((clone, None), (single, seeds[:1])):
+        head = clone_head(where)
+        set_params(where, bench.args.epochs, chosen)
+        bench.run(["dvc", "repro", "-q", "preprocess"], env, where)
+        create_store(Workspace(where, where, where.name))
     seed_ws = bench.workspace
-    print(f"clone of {head[:10]} with MNIST from {shown(mirror)}; rates {rates}, {epochs} epochs")
-    print("(b), (b'), (a) alternated")
+    print(f"clones of {head[:10]} with MNIST from {shown(mirror)}; rates {rates}, seeds {seeds} and "
+          f"{seeds[:1]}, {epochs} epochs")  # fmt: skip
+    print("(s), (b), (b'), (a) alternated")
 
     def seed_scripts(_: int) -> Result:
         seed = [sys.executable, SEED_SCRIPT, f"--data={seed_ws.raw_npz}", f"--epochs={epochs}"]
@@ -71,19 +82,23 @@ def main(bench: Session) -> None:
 
     make_run = [sys.executable, "-m", "pipeline.tools.repro", "--force"]
     contenders = {
-        "b": lambda _: bench.run(make_run, env, clone),
-        "b2": lambda _: bench.run(["dvc", "repro", "-f", "--downstream", "train"], env, clone),
+        "s": lambda _: bench.run(make_run, env, clone),
+        "b": lambda _: bench.run(make_run, env, single),
+        "b2": lambda _: bench.run(["dvc", "repro", "-f", "--downstream", "train"], env, single),
         "a": seed_scripts,
     }
     results = bench.alternate(contenders)
     labels = {
         "a": f"(a) seed script x{len(rates)}, one after another",
-        "b": "(b) make run's repro --force (side by side)",
-        "b2": "(b') dvc repro -f (one stage at a time)",
+        "s": f"(s) make run's repro --force, {len(seeds)} seeds",
+        "b": "(b) make run's repro --force, 1 seed (side by side)",
+        "b2": "(b') dvc repro -f, 1 seed (one stage at a time)",
     }
-    print("\n" + ratio_table(results, COLUMNS, [("b", "a"), ("b2", "a")], labels))
+    print("\n" + ratio_table(results, COLUMNS, [("s", "b"), ("b", "a"), ("b2", "a")], labels))
+    cost = median_of("wall")(results["s"]) / median_of("wall")(results["b"])
     ratio = median_of("wall")(results["b"]) / median_of("wall")(results["a"])
-    print("\n" + within(f"make run's repro --force / {len(rates)} seed scripts", ratio, TARGET_RATIO))
+    print("\n" + within(f"make run with {len(seeds)} seeds / with 1 seed", cost, TARGET_SEEDS_RATIO))
+    print(within(f"make run's repro --force, 1 seed / {len(rates)} seed scripts", ratio, TARGET_RATIO))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """The evaluate stage: `python -m pipeline.evaluate` (Hydra app, DVC stage).
 
-The numbers go to metrics JSON for DVC and into the MLflow run that trained the model
+The numbers go to the run's metrics JSON and into the MLflow run that trained the model
 (`pipeline.runs.tracked_evaluation`), never into a new run. Which model: under DVC (`--config-name
-params model.dropout.rate=<rate>`) the matrix paths of that rate; interactively the folder in
-DROPOUT_LAB_RUN_DIR, else the newest training run under `outputs/` or `multirun/`. TensorFlow is
-imported only after the config has been validated.
+params model.dropout.rate=<rate> train.seed=<seed>`) the matrix paths of that item; interactively
+the folder in DROPOUT_LAB_RUN_DIR, else the newest training run under `outputs/` or `multirun/`.
+TensorFlow is imported only after the config has been validated.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline.core.config import Settings
 from pipeline.core.errors import UserError
 from pipeline.core.layout import RunFiles, dvc_files, run_dir_files
+from pipeline.core.matrix import matrix_item
 from pipeline.core.paths import project_path
 from pipeline.data.build import load_for
 from pipeline.process.exit import exit_without_teardown
@@ -39,7 +40,8 @@ def latest_run_dir(base: Path) -> Path:
 def stage_files(settings: Settings, launch: Launch) -> tuple[RunFiles, str]:
     """The run to evaluate and the command that makes it: DVC matrix paths, or an interactive run."""
     if launch.under_dvc:
-        return dvc_files(settings), f"dvc repro train@{settings.model.dropout.rate}"
+        item = matrix_item(settings.model.dropout.rate, settings.train.seed)
+        return dvc_files(settings), f"dvc repro train@{item}"
     chosen = os.environ.get(RUN_DIR_ENV)
     run_dir = Path(chosen) if chosen else latest_run_dir(Path.cwd())
     return run_dir_files(run_dir.resolve()), "python -m pipeline.train"

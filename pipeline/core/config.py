@@ -21,13 +21,15 @@ from pydantic import (
 )
 
 from pipeline.core.errors import ConfigError
-from pipeline.core.matrix import written_as_decimal
+from pipeline.core.matrix import written_as_decimal, written_as_integer
 
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
-# A rate of the DVC matrix: written as a YAML float, so DVC's `${item.rate}` is `matrix_label`'s text.
+# A rate and a seed of the DVC matrix: written as a YAML float and int, so DVC's `${item.rate}` and
+# `${item.seed}` are `matrix_label`'s text.
 MatrixRate = Annotated[Rate, BeforeValidator(written_as_decimal)]
+MatrixSeed = Annotated[int, Field(ge=0), BeforeValidator(written_as_integer)]
 
 
 class _Strict(BaseModel):
@@ -182,15 +184,17 @@ class ReportConfig(_Strict):
 
 
 class SweepConfig(_Strict):
-    # The DVC train matrix: one stage per rate, which its command passes as model.dropout.rate.
+    # The DVC train matrix: one stage per rate and seed, which its command passes as
+    # model.dropout.rate and train.seed.
     rates: Annotated[list[MatrixRate], Field(min_length=1)]
+    seeds: Annotated[list[MatrixSeed], Field(min_length=1)]
 
-    @field_validator("rates")
+    @field_validator("rates", "seeds")
     @classmethod
-    def _unique(cls, rates: list[float]) -> list[float]:
-        if len(set(rates)) != len(rates):
-            raise ValueError(f"rates must be distinct, got {rates}")
-        return rates
+    def _unique(cls, values: list[Any], info: ValidationInfo) -> list[Any]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"{info.field_name} must be distinct, got {values}")
+        return values
 
 
 class SearchRange(_Strict):

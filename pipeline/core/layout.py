@@ -1,7 +1,7 @@
 """Where a training run's files live, in one place, so train, evaluate and compare agree.
 
-Under DVC (stages read `params.yaml`), each rate of the matrix has fixed paths that `dvc.yaml`
-declares; an interactive Hydra run keeps everything in its own output folder.
+Under DVC (stages read `params.yaml`), each rate and seed of the matrix has fixed paths that
+`dvc.yaml` declares; an interactive Hydra run keeps everything in its own output folder.
 
 The MLflow hand-over (which run evaluation logs into) is kept apart from what training writes into
 the model folder: under DVC that folder is a stage output, and a run id in it would give every
@@ -41,11 +41,17 @@ class RunFiles:
 
 
 def dvc_files(settings: Settings, root: Path | None = None) -> RunFiles:
-    """The fixed paths (see dvc.yaml) of the DVC matrix item these settings train: named as DVC
-    names them, after the item's values (`config.matrix_label`), which the stage's command passes
-    as overrides (`model.dropout.rate=${item.rate}`)."""
+    """The fixed paths (see dvc.yaml) of the DVC matrix item these settings train: the stage's
+    command passes the item as overrides (`model.dropout.rate=${item.rate} train.seed=${item.seed}`),
+    so the validated settings hold it."""
+    return item_files(settings.model.dropout.rate, settings.train.seed, root)
+
+
+def item_files(rate: float, seed: int, root: Path | None = None) -> RunFiles:
+    """The paths of the DVC matrix item (rate, seed), named as DVC names them, after the item's
+    values (`matrix.matrix_label`): what the stages write and the comparison reads."""
     base = root if root is not None else project_path()
-    tag = matrix_label(settings.model.dropout.rate)
+    tag = matrix_label(rate, seed)
     return RunFiles(
         model_dir=base / "models" / tag,
         train_metrics=base / "metrics" / "train" / f"{tag}.json",

@@ -1,6 +1,7 @@
 """The DVC pipeline's rules: DVC names a matrix item's outputs after the item's text, so the rates
-in `sweep.rates` are written as decimals, and a stage names its outputs the way DVC does; a data
-stage run by hand never rewrites what DVC made from other params."""
+in `sweep.rates` are written as decimals and the seeds in `sweep.seeds` as whole numbers, and a
+stage names its outputs the way DVC does; a data stage run by hand never rewrites what DVC made
+from other params."""
 
 from __future__ import annotations
 
@@ -28,10 +29,26 @@ def written_as_decimal(value: Any) -> Any:
     return value
 
 
-def matrix_label(rate: float) -> str:
-    """`rate_<rate>` as DVC names a matrix item's outputs: `${item.rate}` of a YAML float is its
-    Python text (0.0 -> `rate_0.0`, 0.50 -> `rate_0.5`)."""
-    return f"rate_{float(rate)}"
+def written_as_integer(value: Any) -> Any:
+    """A seed of `sweep.seeds` as YAML wrote it: `42.0` or `'042'` would make DVC write `seed_42.0`
+    or `seed_042`, while the stage names its outputs after the validated int (`seed_42`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(
+            "write it as a whole number (42): the DVC matrix names its outputs after the seed's text "
+            "(seed_${item.seed}), and a stage names them after the validated int"
+        )
+    return value
+
+
+def matrix_label(rate: float, seed: int) -> str:
+    """`rate_<rate>_seed_<seed>` as DVC names a matrix item's outputs: `${item.rate}` of a YAML float
+    is its Python text (0.0 -> `rate_0.0`, 0.50 -> `rate_0.5`), `${item.seed}` of an int its digits."""
+    return f"rate_{float(rate)}_seed_{int(seed)}"
+
+
+def matrix_item(rate: float, seed: int) -> str:
+    """The stage-name suffix DVC gives that item (`train@0.5-42`): its values joined by `-`."""
+    return f"{float(rate)}-{int(seed)}"
 
 
 def refuse_to_rewrite_dvc_outputs(

@@ -1,9 +1,9 @@
-"""Collect training runs for the comparison: the DVC matrix outputs (`metrics/`, `plots/`) of the
-rates in `sweep.rates` (`collect_dvc`), or MLflow runs: a sweep parent's children, every training
-run of an experiment (`collect_mlflow`). Each becomes a `RunResult`, whatever its source, with every
-number its files or run hold; the report shows those the metrics' declarations label
-(`pipeline.training.epoch_metrics`, `pipeline.evaluation.scorecard`). Which
-runs make a batch (a sweep, a preset's DVC batch) is `pipeline.reporting.run_batches`' job.
+"""Collect training runs for the comparison: the DVC matrix outputs (`metrics/`, `plots/`) of every
+rate in `sweep.rates` with every seed in `sweep.seeds` (`collect_dvc`), or MLflow runs: a sweep
+parent's children, every training run of an experiment (`collect_mlflow`). Each becomes a
+`RunResult`, whatever its source, with every number its files or run hold; the report shows those
+the metrics' declarations label (`pipeline.training.epoch_metrics`, `pipeline.evaluation.scorecard`).
+Which runs make a batch (a sweep, a preset's DVC batch) is `pipeline.reporting.run_batches`' job.
 No TensorFlow import; MLflow only through `pipeline.tracking`.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from pipeline.core.columns import Shown
 from pipeline.core.errors import UserError
+from pipeline.core.layout import item_files
 from pipeline.core.matrix import matrix_label
 from pipeline.evaluation.scorecard import TEST_METRICS
 from pipeline.reporting.run_batches import newest_sweep
@@ -85,29 +87,21 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 
 def collect_dvc(
-    root: Path,
-    rates: Sequence[float] | None = None,
-    seed: int | None = None,
-    train_size: int | None = None,
+    root: Path, rates: Sequence[float], seeds: Sequence[int], train_size: int | None = None
 ) -> list[RunResult]:
-    """The DVC matrix outputs under `root` (metrics/train, metrics/eval, plots/history, plots/png).
-
-    With `rates` (params.yaml's `sweep.rates`), outputs of rates no longer swept are left out and a
-    swept rate without outputs is reported as MISSING. Seed and train size are the pipeline's own.
-    """
-    labels = {p.stem for sub in ("train", "eval") for p in (root / "metrics" / sub).glob("rate_*.json")}
-    by_rate = {float(label.removeprefix("rate_")): label for label in sorted(labels)}
-    wanted = list(by_rate) if rates is None else list(rates)
+    """The DVC matrix outputs under `root` of every rate with every seed (params.yaml's `sweep.rates`
+    and `sweep.seeds`): outputs of items no longer swept are left out, and a swept item without
+    outputs is reported as MISSING. The train size is the pipeline's own."""
     results = []
-    for rate in wanted:
-        label = by_rate.get(rate)
-        if label is None:
-            results.append(RunResult(matrix_label(rate), rate, seed, train_size, "MISSING"))
+    for rate, seed in product(rates, seeds):
+        files = item_files(rate, seed, root)
+        label = matrix_label(rate, seed)
+        if not (files.train_metrics.exists() or files.eval_metrics.exists()):
+            results.append(RunResult(label, rate, seed, train_size, "MISSING"))
             continue
-        values = _read_json(root / "metrics" / "train" / f"{label}.json")
-        values |= _read_json(root / "metrics" / "eval" / f"{label}.json")
-        history = _read_csv(root / "plots" / "history" / f"{label}.csv")
-        reliability = _read_csv(root / "plots" / "png" / label / "reliability.csv")
+        values = _read_json(files.train_metrics) | _read_json(files.eval_metrics)
+        history = _read_csv(files.history)
+        reliability = _read_csv(files.plots_dir / "reliability.csv")
         results.append(RunResult(label, rate, seed, train_size, "FINISHED", values, history, reliability))
     return results
 

@@ -25,6 +25,7 @@ import pandas as pd
 from pipeline.core.atomic import write_json_atomic, write_text_atomic
 from pipeline.core.config import Settings
 from pipeline.core.errors import UserError
+from pipeline.core.layout import item_files
 from pipeline.core.paths import project_path
 from pipeline.evaluation.plots import (
     RATE_LABEL,
@@ -42,6 +43,7 @@ from pipeline.reporting.collect import (
     collect_mlflow,
     latest_sweep,
 )
+from pipeline.reporting.dvc_summary import write_dvc_summary
 from pipeline.reporting.finding import (
     PAIRED,
     RISE,
@@ -67,6 +69,9 @@ SHOWN_AS = {"val_loss_rise": RISE}
 COLUMNS = {SHOWN_AS.get(key, key): (shown.label, shown.fmt) for key, shown in SHOWN.items()}
 MC_COLUMNS = OPTIONAL
 REPORT_ARTIFACT_DIR = "report"
+# The compare stage's files for DVC (dvc.yaml): its metrics, beside the runs' own files, and a plot.
+SUMMARY_METRICS = Path("metrics", "summary.json")
+PER_CLASS_CSV = "per_class_accuracy.csv"
 FIGURES = {
     "learning_curves.png": "Learning curves (train solid, validation dashed; mean over seeds, shaded "
     "from the lowest to the highest seed)",
@@ -337,16 +342,21 @@ def build_report(settings: Settings, parent_run_id: str) -> Path:
 
 
 def report_from_dvc(settings: Settings, launch: Launch) -> Path:
-    """The `compare` stage: the DVC matrix outputs of the rates in params.yaml's sweep.rates.
+    """The `compare` stage: the DVC matrix outputs of params.yaml's sweep.rates x sweep.seeds, and
+    what DVC shows of them (`reporting.dvc_summary`).
 
     When this DVC invocation's trainings were grouped under an MLflow parent run, the report is
     logged there too, as a sweep's report is on its parent.
     """
-    results = collect_dvc(
-        project_path(), settings.sweep.rates, seed=settings.train.seed, train_size=settings.data.train_size
-    )
+    sweep, root = settings.sweep, project_path()
+    results = collect_dvc(root, sweep.rates, sweep.seeds, train_size=settings.data.train_size)
     out_dir = project_path(settings.report.out_dir or "reports")
-    report = write_report(summarize(results), out_dir, "DVC pipeline outputs (`metrics/`, `plots/`)")
+    summary = summarize(results)
+    report = write_report(summary, out_dir, "DVC pipeline outputs (`metrics/`, `plots/`)")
+    evaluations: dict[float, list[Path]] = {rate: [] for rate in sweep.rates}
+    for run in (r for r in results if r.complete and r.rate is not None and r.seed is not None):
+        evaluations[run.rate].append(item_files(run.rate, run.seed, root).eval_metrics)
+    write_dvc_summary(summary, evaluations, root / SUMMARY_METRICS, out_dir / PER_CLASS_CSV)
     if launch.dvc_invocation:
         store = Store.open(settings.tracking)
         experiment = settings.tracking.experiment

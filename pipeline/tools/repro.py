@@ -1,11 +1,13 @@
-"""`make run`: `dvc repro` with the rates' trainings, then their evaluations, side by side.
+"""`make run`: `dvc repro` with the trainings of every rate and seed and their evaluations side by side.
 
     python -m pipeline.tools.repro [--force] [--jobs N] [--environment environment.json]
 
 DVC lets several `dvc repro` processes work in one project at once (each locks only the paths it
-reads and writes), and a matrix item's stages do not depend on each other's. So this runs, in waves:
-`dvc repro preprocess`; every `dvc repro -s train@<rate>` at once (at most `--jobs`); every
-`evaluate@`; and a plain `dvc repro`, which runs what is left and checks nothing is out of date.
+reads and writes), and one matrix item's stages do not depend on another's. So this runs
+`dvc repro preprocess`; then every `dvc repro -s train@<rate>-<seed>` and `evaluate@<rate>-<seed>`,
+at most `--jobs` at once, trainings first and each evaluation once its training is done (so the
+last trainings and the first evaluations share the cores); and a plain `dvc repro`, which runs what
+is left and checks nothing is out of date.
 The outputs and `dvc.lock` are those `dvc repro` makes. Every training is a child of one MLflow
 parent run, which this process makes first and hands down (DROPOUT_LAB_PARENT_RUN_ID). A failed
 stage stops the rest (exit 1); Ctrl-C or SIGTERM stops every stage (trainings end KILLED and resume
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +49,7 @@ from pipeline.tracking.store import Store
 
 DATA_TARGET = "preprocess"  # with `download`, which it depends on
 DATA_STAGES = ("download", DATA_TARGET)
-WAVES = ("train@", "evaluate@")
+TRAIN, EVALUATE = "train@", "evaluate@"  # a matrix item's stages: its evaluation needs its training
 # `dvc repro` holds the project's lock while it reads the pipeline; another one starting then
 # fails at once with this message. Such a start is retried, never a stage that ran.
 LOCK_BUSY = "Unable to acquire lock"
@@ -100,7 +102,7 @@ def dvc(*args: str) -> list[str]:
 
 
 def stage_names() -> list[str]:
-    """Every stage of dvc.yaml, matrix items expanded (`train@0.5`), as DVC names them."""
+    """Every stage of dvc.yaml, matrix items expanded (`train@0.5-42`), as DVC names them."""
     listed = subprocess.run(dvc("stage", "list", "--name-only"), capture_output=True, text=True)
     if listed.returncode:
         raise UserError(f"dvc stage list failed:\n{listed.stderr.strip()}")
@@ -112,14 +114,20 @@ def repro(name: str, force: bool) -> Stage:
     return Stage(name, dvc("repro", *(["-f"] if force else []), "-s", name))
 
 
-def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
-    """Run the stages' `dvc repro`s, at most `jobs` at once; a failure stops the others."""
-    waiting, running = list(stages), list[Stage]()
+def run_wave(
+    stages: Sequence[Stage], jobs: int, env: dict[str, str], after: Mapping[str, str] | None = None
+) -> None:
+    """Run the stages' `dvc repro`s in order, at most `jobs` at once, each stage named in `after`
+    only once the stage it names there has succeeded; a failure stops the others."""
+    waiting, running, done = list(stages), list[Stage](), set[str]()
+    needs = dict(after or {})
     retries = {stage.name: 0 for stage in stages}
     try:
         while waiting or running:
-            while waiting and len(running) < jobs:
-                stage = waiting.pop(0)
+            ready = [stage for stage in waiting if needs.get(stage.name, "") in done | {""}]
+            while ready and len(running) < jobs:
+                stage = ready.pop(0)
+                waiting.remove(stage)
                 stage.start(env)
                 running.append(stage)
                 time.sleep(LOCK_RETRY_S)  # let it read the pipeline before the next one starts
@@ -133,6 +141,8 @@ def run_wave(stages: Sequence[Stage], jobs: int, env: dict[str, str]) -> None:
                     waiting.insert(0, stage)
                 elif code:
                     raise UserError(f"{stage.name} failed (exit {code}); see its lines above")
+                else:
+                    done.add(stage.name)
             time.sleep(0.2)
     finally:
         for stage in running:
@@ -159,10 +169,14 @@ def run(force: bool, jobs: int) -> None:
 def run_waves(force: bool, jobs: int, env: dict[str, str]) -> None:
     run_wave([Stage(DATA_TARGET, dvc("repro", DATA_TARGET))], jobs=1, env=env)
     names = [name for name in stage_names() if name not in DATA_STAGES]
-    for prefix in WAVES:
-        run_wave([repro(name, force) for name in names if name.startswith(prefix)], jobs, env)
+    trainings = [name for name in names if name.startswith(TRAIN)]
+    evaluations = [name for name in names if name.startswith(EVALUATE)]
+    after = {name: TRAIN + name.removeprefix(EVALUATE) for name in evaluations}
+    after = {name: training for name, training in after.items() if training in trainings}
+    run_wave([repro(name, force) for name in trainings + evaluations], jobs, env, after)
     if force:
-        run_wave([repro(name, force) for name in names if not name.startswith(WAVES)], jobs, env)
+        rest = [name for name in names if not name.startswith((TRAIN, EVALUATE))]
+        run_wave([repro(name, force) for name in rest], jobs, env)
     run_wave([Stage("dvc repro", dvc("repro"))], jobs=1, env=env)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from pipeline.core.config import flatten, load_settings
 from pipeline.core.errors import ConfigError
+from pipeline.core.layout import dvc_files
 from pipeline.core.params import compose_config, composed_settings
 from pipeline.core.paths import CONF_DIR
 
@@ -30,6 +32,7 @@ def test_defaults_are_the_seed_notebook_setup():
     assert (s.train.epochs, s.train.batch_size, s.train.optimizer) == (20, 32, "adam")
     assert s.data.val_fraction == 0.2
     assert s.sweep.rates == [0.0, 0.2, 0.5]
+    assert len(s.sweep.seeds) == 3 and s.train.seed in s.sweep.seeds  # its DVC runs are seed 42's
 
 
 @pytest.mark.parametrize(
@@ -45,6 +48,11 @@ def test_defaults_are_the_seed_notebook_setup():
         ("train.epochs=0", "train.epochs", "0"),
         ("sweep.rates=[0.1,1.5]", "sweep.rates.1", "1.5"),
         ("sweep.rates=[0,0.3]", "sweep.rates.0", "0"),  # DVC would name its outputs rate_0
+        ("sweep.rates=[0.2,0.2]", "sweep.rates", "[0.2, 0.2]"),
+        ("sweep.seeds=[1,1]", "sweep.seeds", "[1, 1]"),
+        ("sweep.seeds=[1,2.0]", "sweep.seeds.1", "2.0"),  # DVC would name its outputs seed_2.0
+        ("sweep.seeds=[-1]", "sweep.seeds.0", "-1"),
+        ("sweep.seeds=[]", "sweep.seeds", "[]"),
         ("model.hidden_units=[]", "model.hidden_units", "[]"),
         ("model.name=resnet", "model.name", "'resnet'"),
     ],
@@ -113,10 +121,17 @@ def test_the_cnn_config_keeps_its_own_keys_in_the_flat_params():
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 def test_experiment_presets_compose_and_every_stage_of_their_dvc_matrix_validates(preset, recipe):
     """`dvc exp run -S experiment=<preset>` (with either paper recipe too): params.yaml composes,
-    and each stage of its matrix (params.yaml with its item as `model.dropout.rate`) validates."""
+    and each stage of its matrix (params.yaml with its item as `model.dropout.rate` and `train.seed`)
+    validates and writes the paths DVC names after the item."""
     overrides = [f"experiment={preset}", *([f"paper_recipe={recipe}"] if recipe else [])]
     settings = composed_settings(overrides)
     assert settings != composed_settings()
-    for item in settings.sweep.rates:  # each stage of its matrix, as dvc.yaml's command runs it
-        params = yaml.safe_load(compose_config([*overrides, f"model.dropout.rate={item}"]))
-        assert load_settings(params).model.dropout.rate == item
+    for rate, seed in product(settings.sweep.rates, settings.sweep.seeds):  # as dvc.yaml's commands
+        params = yaml.safe_load(
+            compose_config([*overrides, f"model.dropout.rate={rate}", f"train.seed={seed}"])
+        )
+        item = load_settings(params)
+        assert (item.model.dropout.rate, item.train.seed) == (rate, seed)
+        assert (
+            dvc_files(item).model_dir.name == f"rate_{rate}_seed_{seed}"
+        )  # DVC's ${item.rate}, ${item.seed}

@@ -20,6 +20,10 @@ from tests.helpers.synthetic import write_synthetic_mnist
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
 RATES = ("0.0", "0.5")
+SEEDS = ("1", "2")
+# The DVC matrix's items as its stage names end (`train@0.5-2`) and as its outputs are named.
+ITEMS = tuple(f"{rate}-{seed}" for rate in RATES for seed in SEEDS)
+LABELS = tuple(f"rate_{rate}_seed_{seed}" for rate in RATES for seed in SEEDS)
 
 # Tiny settings merged into the copy's conf/config.yaml (its `_self_`), so DVC's own Hydra
 # composition keeps them and presets (`-S experiment=small_data`) still layer on top.
@@ -29,7 +33,7 @@ TINY: dict[str, Any] = {
     "train": {"epochs": 2},
     "eval": {"mc_samples": 3},
     "tracking": {"log_model": False},
-    "sweep": {"rates": [0.0, 0.5]},
+    "sweep": {"rates": [0.0, 0.5], "seeds": [1, 2]},
 }
 
 
@@ -121,11 +125,15 @@ def rows(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
+SUMMARY = "metrics/summary.json"
+
+
 def accuracy_of(row: dict[str, Any], rate: str) -> float:
-    """The row's own test accuracy for `rate`: a number, not DVC's `!` (unreadable) or `-` (absent)."""
-    found = row["metrics"].get(f"metrics/eval/rate_{rate}.json")
-    assert found and "data" in found, f"rev {row['rev']}: no metrics/eval/rate_{rate}.json: {found}"
-    return found["data"]["test_accuracy"]
+    """The row's own mean test accuracy for `rate` over its seeds, from the compare stage's summary:
+    a number, not DVC's `!` (unreadable) or `-` (absent)."""
+    found = row["metrics"].get(SUMMARY)
+    assert found and "data" in found, f"rev {row['rev']}: no {SUMMARY}: {found}"
+    return found["data"][f"rate_{rate}"]["test_accuracy"]["mean"]
 
 
 def params(row: dict[str, Any]) -> dict[str, Any]:

@@ -101,18 +101,27 @@ def _composed(*overrides: str) -> dict:
     return yaml.safe_load(compose_config(list(overrides)))
 
 
+def _multirun(preset: str, key: str, kind: type) -> list:
+    """The values a preset's own multirun sweeps `key` over."""
+    swept = yaml.safe_load((CONF_DIR / "experiment" / f"{preset}.yaml").read_text())["hydra"]["sweeper"]
+    return [kind(value) for value in str(swept["params"][key]).split(",")]
+
+
 def test_the_dvc_matrix_runs_what_each_preset_means():
-    """`dvc exp run -S experiment=<preset>` trains `sweep.rates`: Fig. 9's rates (the same as the
-    multirun's), the dropout net alone for Table 2, and each recipe's own rate for Fig. 10."""
-    swept = yaml.safe_load((CONF_DIR / "experiment" / "paper_rates.yaml").read_text())["hydra"]["sweeper"]
-    multirun_rates = [float(rate) for rate in str(swept["params"]["model.dropout.rate"]).split(",")]
-    assert _composed("experiment=paper_rates")["sweep"]["rates"] == multirun_rates
+    """`dvc exp run -S experiment=<preset>` trains `sweep.rates` x `sweep.seeds`: Fig. 9's rates and
+    seeds (the same as the multirun's), the dropout net alone and once for Table 2, and each recipe's
+    own rate with the multirun's seeds for Fig. 10."""
+    rates = _composed("experiment=paper_rates")["sweep"]
+    assert rates["rates"] == _multirun("paper_rates", "model.dropout.rate", float)
+    assert rates["seeds"] == _multirun("paper_rates", "train.seed", int)
 
     table2 = _composed("experiment=paper_table2")
     assert table2["sweep"]["rates"] == [table2["model"]["dropout"]["rate"]] == [0.5]
+    assert table2["sweep"]["seeds"] == [table2["train"]["seed"]]
     for recipe, rate in (("dropout", 0.5), ("standard", 0.0)):
         sizes = _composed("experiment=paper_sizes", f"paper_recipe={recipe}")
         assert sizes["sweep"]["rates"] == [sizes["model"]["dropout"]["rate"]] == [rate]
+        assert sizes["sweep"]["seeds"] == _multirun("paper_sizes", "train.seed", int)
 
 
 def test_every_preset_names_itself_in_tracking_preset():

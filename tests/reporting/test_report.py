@@ -15,9 +15,12 @@ from scipy import stats as scipy_stats
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import UserError
+from pipeline.core.layout import item_files
 from pipeline.core.params import compose_config
 from pipeline.reporting.collect import REQUIRED, RunResult, collect_dvc, collect_mlflow, latest_sweep
 from pipeline.reporting.comparison import build_report, markdown_table, report_from_mlflow, write_report
+from pipeline.reporting.dvc_summary import per_class_accuracy, summary_metrics
+from pipeline.reporting.stats import estimate
 from pipeline.reporting.summary import mean_history, pooled_reliability, summarize
 from pipeline.tracking.store import Store
 from pipeline.tracking.tags import TAG_ENV_PREFIX, TAG_ROLE, TAG_SWEEP
@@ -188,38 +191,45 @@ def test_no_sweep_is_a_user_error_with_the_command_that_makes_one(store, tracked
         latest_sweep(tracked, "test")
 
 
-def _dvc_layout(root: Path, rates: list[str]) -> None:
-    for text in rates:
-        rate = float(text)
+def _dvc_layout(root: Path, items: list[tuple[float, int]]) -> None:
+    """The files the DVC matrix items (rate, seed) write; test accuracy 0.90 + seed / 100."""
+    for rate, seed in items:
+        files = item_files(rate, seed, root)
         train = {"loss": 0.2, "accuracy": 0.95, "val_loss": 0.3, "val_accuracy": 0.9 + rate / 10}
-        (root / "metrics" / "train").mkdir(parents=True, exist_ok=True)
-        (root / "metrics" / "train" / f"rate_{text}.json").write_text(json.dumps(train))
-        evaluated = {**_eval_metrics(0.9, 0.99), "per_class_accuracy": {"0": 0.9}}
-        (root / "metrics" / "eval").mkdir(parents=True, exist_ok=True)
-        (root / "metrics" / "eval" / f"rate_{text}.json").write_text(json.dumps(evaluated))
-        (root / "plots" / "history").mkdir(parents=True, exist_ok=True)
-        _history(rate).to_csv(root / "plots" / "history" / f"rate_{text}.csv", index=False)
-        (root / "plots" / "png" / f"rate_{text}").mkdir(parents=True, exist_ok=True)
-        RELIABILITY.to_csv(root / "plots" / "png" / f"rate_{text}" / "reliability.csv", index=False)
+        files.train_metrics.parent.mkdir(parents=True, exist_ok=True)
+        files.train_metrics.write_text(json.dumps(train))
+        per_class = {"0": 0.8 + seed / 100, "1": 0.9 - rate / 10}
+        evaluated = {**_eval_metrics(0.9 + seed / 100, 0.99), "per_class_accuracy": per_class}
+        files.eval_metrics.parent.mkdir(parents=True, exist_ok=True)
+        files.eval_metrics.write_text(json.dumps(evaluated))
+        files.history.parent.mkdir(parents=True, exist_ok=True)
+        _history(rate).to_csv(files.history, index=False)
+        files.plots_dir.mkdir(parents=True, exist_ok=True)
+        RELIABILITY.to_csv(files.plots_dir / "reliability.csv", index=False)
 
 
-def test_dvc_outputs_give_one_row_per_swept_rate_and_flag_missing_ones(tmp_path):
-    _dvc_layout(tmp_path, ["0.0", "0.2", "0.9"])  # 0.9: left over from an earlier sweep.rates
-    results = collect_dvc(tmp_path, rates=[0.0, 0.2, 0.5], seed=42, train_size=None)
+def test_dvc_outputs_give_one_row_per_swept_rate_over_its_seeds_and_flag_missing_items(tmp_path):
+    # (0.9, 1) and seed 3: left over from an earlier sweep.rates and sweep.seeds
+    _dvc_layout(tmp_path, [(0.0, 1), (0.0, 2), (0.2, 1), (0.2, 2), (0.2, 3), (0.9, 1), (0.5, 1)])
+    results = collect_dvc(tmp_path, rates=[0.0, 0.2, 0.5], seeds=[1, 2], train_size=None)
     summary = summarize(results)
 
-    assert [(row["rate"], row["n"]) for row in summary.rows] == [(0.0, 1), (0.2, 1), (0.5, 0)]
+    assert [(row["rate"], row["n"], row["seeds"]) for row in summary.rows] == [
+        (0.0, 2, [1, 2]), (0.2, 2, [1, 2]), (0.5, 1, [1]),
+    ]  # fmt: skip
     assert summary.rows[1]["val_accuracy_mean"] == pytest.approx(0.92)
-    assert summary.rows[1]["test_accuracy_std"] is None  # one seed: no std
-    assert [(r.name, r.status) for r in summary.incomplete] == [("rate_0.5", "MISSING")]
+    assert summary.rows[1]["test_accuracy_mean"] == pytest.approx(0.915)
+    assert summary.rows[1]["test_accuracy_low"] < 0.91 < 0.92 < summary.rows[1]["test_accuracy_high"]
+    assert summary.rows[2]["test_accuracy_std"] is None  # one seed: no std
+    assert [(r.name, r.status) for r in summary.incomplete] == [("rate_0.5_seed_2", "MISSING")]
     table = markdown_table(summary)
-    assert "| 0.2 | 1 | 0.9900 | 0.9200 | 0.9000 |" in table
-    assert "| 0.5 | 0 | — |" in table
+    assert "| 0.5 | 1 | 0.9900 | 0.9500 | 0.9100 |" in table
+    assert [(effect.rate, effect.seeds) for effect in summary.effects] == [(0.2, (1, 2)), (0.5, (1,))]
 
 
 def test_dvc_report_writes_markdown_json_csv_and_pngs(tmp_path):
-    _dvc_layout(tmp_path, ["0.0", "0.5"])
-    summary = summarize(collect_dvc(tmp_path, rates=[0.0, 0.5], seed=42))
+    _dvc_layout(tmp_path, [(0.0, 42), (0.5, 42)])
+    summary = summarize(collect_dvc(tmp_path, rates=[0.0, 0.5], seeds=[42]))
     report = write_report(summary, tmp_path / "reports", "DVC")
     names = {p.name for p in report.parent.iterdir()}
     assert names == {
@@ -230,6 +240,34 @@ def test_dvc_report_writes_markdown_json_csv_and_pngs(tmp_path):
     assert set(curves["series"]) == {"rate 0", "rate 0.5"}
     assert set(curves["split"]) == {"train", "validation"}
     assert len(curves) == 2 * 2 * 3  # series x split x epochs
+
+
+def test_dvc_summary_gives_each_rate_mean_and_interval_bounds_of_the_headline_numbers(tmp_path):
+    _dvc_layout(tmp_path, [(0.0, 1), (0.0, 2), (0.0, 3), (0.5, 1)])
+    results = collect_dvc(tmp_path, rates=[0.0, 0.5], seeds=[1, 2, 3])
+    metrics = summary_metrics(summarize(results))
+
+    assert set(metrics) == {"rate_0.0", "rate_0.5"}
+    assert set(metrics["rate_0.0"]) == {"test_accuracy", "test_nll", "val_loss_rise_rel"}
+    accuracy = metrics["rate_0.0"]["test_accuracy"]
+    found = estimate([0.91, 0.92, 0.93])  # the statistics of the report, rounded as the runs' metrics
+    assert accuracy == {
+        "mean": round(found.mean, 6),
+        "low": round(found.low, 6),
+        "high": round(found.high, 6),
+    }
+    assert metrics["rate_0.5"]["test_accuracy"] == {"mean": 0.91, "low": None, "high": None}  # one seed
+    assert metrics["rate_0.0"]["val_loss_rise_rel"]["mean"] == pytest.approx(0.2)  # 0.5 -> 0.6
+
+    evaluations = {0.0: [item_files(0.0, s, tmp_path).eval_metrics for s in (1, 2, 3)],
+                   0.5: [item_files(0.5, 1, tmp_path).eval_metrics]}  # fmt: skip
+    table = per_class_accuracy(evaluations)
+    assert table.to_dict("records") == [
+        {"class": "0", "series": "rate 0", "accuracy": pytest.approx(0.82)},
+        {"class": "1", "series": "rate 0", "accuracy": pytest.approx(0.9)},
+        {"class": "0", "series": "rate 0.5", "accuracy": pytest.approx(0.81)},
+        {"class": "1", "series": "rate 0.5", "accuracy": pytest.approx(0.85)},
+    ]
 
 
 def _result(rate: float, size: int | None, seed: int, **extra: float) -> RunResult:

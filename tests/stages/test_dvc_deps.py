@@ -83,3 +83,14 @@ def test_the_train_stage_leaves_out_evaluation_plumbing_and_recording():
         str(module_file(m).relative_to(ROOT)) for m in closure("pipeline.train")
     }  # imported, and still no dep
     assert not train & not_deps()
+
+
+def test_the_train_stage_reads_every_train_key_but_the_seed_its_matrix_item_sets():
+    """train.seed is the item's (`train.seed=${item.seed}`), so params.yaml's value, which DVC runs
+    ignore, is no param of the stage: changing it re-runs nothing. Every other train key can change
+    a training's outputs, and a key missing here would leave them "up to date"."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    declared = _stages()["train"]["params"]
+    assert "train" not in declared and "train.seed" not in declared
+    missing = sorted({f"train.{key}" for key in params["train"]} - {"train.seed"} - set(declared))
+    assert not missing, f"dvc.yaml stage train misses params it reads: {missing}"

@@ -1,7 +1,8 @@
 """`dvc exp run -S` as the README shows it, in a real git repo (a temporary copy of this one, on
 synthetic data, a tiny net): each experiment a row of `dvc exp show` with its own params and metrics,
-`dvc metrics diff` and `dvc plots diff` between two revisions, a `model.dropout.rate` the DVC matrix
-overrides, and the MLflow Project's `main` entry point running `dvc repro`.
+`dvc metrics diff` and `dvc plots diff` between two revisions, a `model.dropout.rate` and a
+`train.seed` the DVC matrix overrides, and the MLflow Project's `main` entry point running `dvc repro`.
+One seed per rate: the seeds' own tests are in tests/stages/test_dvc_pipeline.py.
 
 A repo of its own, apart from tests/stages/test_dvc_pipeline.py's, so the two files run side by side. The
 tests share it and run in file order; each puts the workspace back to the baseline it changes.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.dvc_repo import DVC, VENV_BIN, make_repo, reproduce
+from tests.helpers.dvc_repo import DVC, SUMMARY, VENV_BIN, make_repo, reproduce
 from tests.helpers.dvc_repo import accuracy_of as _test_accuracy
 from tests.helpers.dvc_repo import git as _git
 from tests.helpers.dvc_repo import params as _params
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The copy after one whole `dvc repro`, its small results committed: the baseline."""
-    return reproduce(make_repo(tmp_path_factory.mktemp("dvc_exp")))
+    return reproduce(make_repo(tmp_path_factory.mktemp("dvc_exp"), {"sweep": {"seeds": [1]}}))
 
 
 def _runs_of(repo: Path, experiment: str) -> list:
@@ -74,10 +75,10 @@ def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp
     old, new = _git(repo, "rev-parse", "HEAD").strip(), rows["small-data"]["rev"]
 
     diff = json.loads(_run(repo, DVC, "metrics", "diff", old, new, "--json").stdout)
-    accuracy = diff["metrics/eval/rate_0.5.json"]["test_accuracy"]
+    accuracy = diff[SUMMARY]["rate_0.5.test_accuracy.mean"]
     assert isinstance(accuracy["old"], float) and isinstance(accuracy["new"], float)
     assert accuracy["diff"] == pytest.approx(accuracy["new"] - accuracy["old"])
-    assert "epochs" in diff["metrics/train/rate_0.5.json"]  # 2 -> 3
+    assert set(diff) == {SUMMARY}  # the runs' own files are no metrics
 
     out = tmp_path / "plots"
     _run(repo, DVC, "plots", "diff", old, new, "-o", str(out))
@@ -86,26 +87,31 @@ def test_metrics_diff_and_plots_diff_between_two_revisions(reproduced: Path, tmp
     assert "val_loss" in html and "predicted" in html  # learning curves and confusion matrices
 
 
-def test_exp_run_with_a_rate_still_trains_the_matrix_rates(reproduced: Path):
-    """`-S model.dropout.rate=0.3` sets the default of interactive runs: under DVC every training's
-    rate is its matrix item from sweep.rates (docs/dvc.md), so the experiment trains 0.0 and 0.5."""
+def test_exp_run_with_a_rate_and_a_seed_still_trains_the_matrix_rates_and_seeds(reproduced: Path):
+    """`-S model.dropout.rate=0.3 -S train.seed=7` set the defaults of interactive runs: under DVC
+    every training's rate and seed are its matrix item's, from sweep.rates and sweep.seeds
+    (docs/dvc.md), so the experiment trains 0.0 and 0.5 with seed 1. train.seed is no param of the
+    stages: alone, it re-runs nothing."""
     repo = reproduced
     try:
+        dry = _run(repo, DVC, "exp", "run", "--dry", "-S", "train.seed=7").stdout
+        assert "Running stage 'train@" not in dry, dry
+        _restore_baseline(repo)
         _run(repo, DVC, "exp", "run", "-n", "rate-default", "-S", "model.dropout.rate=0.3",
-             "-S", "train.learning_rate=0.004")  # fmt: skip
+             "-S", "train.seed=7", "-S", "train.learning_rate=0.004")  # fmt: skip
     finally:
         _restore_baseline(repo)
     rows = _rows(json.loads(_run(repo, DVC, "exp", "show", "--json").stdout))
     row = rows["rate-default"]
-    assert _params(row)["model"]["dropout"]["rate"] == 0.3
+    assert _params(row)["model"]["dropout"]["rate"] == 0.3 and _params(row)["train"]["seed"] == 7
     assert all(0.0 <= _test_accuracy(row, rate) <= 1.0 for rate in ("0.0", "0.5"))
-    assert "metrics/eval/rate_0.3.json" not in row["metrics"]
+    assert "rate_0.3" not in row["metrics"][SUMMARY]["data"]
     trained = sorted(
-        r.data.params["model.dropout.rate"]
+        (r.data.params["model.dropout.rate"], r.data.params["train.seed"])
         for r in _runs_of(repo, "dropout-lab")
         if r.data.params.get("train.learning_rate") == "0.004"
     )
-    assert trained == ["0.0", "0.5"]
+    assert trained == [("0.0", "1"), ("0.5", "1")]
 
 
 def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(reproduced: Path):
@@ -129,7 +135,7 @@ def test_mlflow_project_main_entry_point_makes_the_dvc_trainings_its_children(re
     project = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(project) == 1, done.stderr[-2000:]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == project[0].info.run_id]
-    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]
+    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"]  # seed 1
     assert {r.data.params["train.learning_rate"] for r in children} == {"0.003"}
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert all("test_accuracy" in r.data.metrics for r in children)

@@ -105,9 +105,12 @@ def test_paper_table2_experiment_trains_the_dropout_net_alone_and_shows_its_mc_c
     finally:
         _restore_baseline(repo)
     row = _rows(repo)["table2"]
-    assert _params(row)["sweep"]["rates"] == [0.5] and _params(row)["tracking"]["preset"] == "paper_table2"
-    assert set(row["metrics"]) == {"metrics/train/rate_0.5.json", "metrics/eval/rate_0.5.json"}
-    curve = row["metrics"]["metrics/eval/rate_0.5.json"]["data"]["mc_curve_error"]
+    assert _params(row)["sweep"] == {"rates": [0.5], "seeds": [42]}
+    assert _params(row)["tracking"]["preset"] == "paper_table2"
+    assert set(row["metrics"]["metrics/summary.json"]["data"]) == {"rate_0.5"}
+    # the one training's evaluation, committed with the experiment
+    evaluation = json.loads(_run(repo, "git", "show", f"{row['rev']}:metrics/eval/rate_0.5_seed_42.json"))
+    curve = evaluation["mc_curve_error"]
     assert set(curve) == {"1", "2", "4"} and all(0.0 <= error <= 1.0 for error in curve.values())
 
     table2 = _presets(repo, monkeypatch)["paper_table2"]
@@ -128,16 +131,17 @@ def test_a_paper_sizes_grid_queues_one_experiment_per_point_each_recipe_with_its
         (
             p["data"]["train_size"],
             p["sweep"]["rates"],
+            p["sweep"]["seeds"],
             p["model"]["dropout"]["input_rate"],
             p["train"]["learning_rate"],
         )
         for p in (_params(rows[f"sizes-{n}"]) for n in range(1, 5))
     )
     assert queued == [
-        (100, [0.0], 0.0, 0.05),
-        (100, [0.5], 0.2, 0.01),
-        (500, [0.0], 0.0, 0.05),
-        (500, [0.5], 0.2, 0.01),
+        (100, [0.0], [1, 2, 3], 0.0, 0.05),
+        (100, [0.5], [1, 2, 3], 0.2, 0.01),
+        (500, [0.0], [1, 2, 3], 0.0, 0.05),
+        (500, [0.5], [1, 2, 3], 0.2, 0.01),
     ]
 
 
@@ -145,12 +149,12 @@ def _queue_idle(repo: Path) -> bool:
     return not any(word in _run(repo, DVC, "queue", "status") for word in ("Queued", "Running"))
 
 
-def test_queued_paper_rates_seeds_give_fig9_two_seeds_per_p(
+def test_queued_paper_rates_experiment_gives_fig9_two_seeds_per_p(
     repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    """One queued experiment per seed (`-S 'train.seed=1,2'`), both from the baseline commit: one batch."""
+    """One queued experiment whose DVC matrix trains every rate with both seeds: one batch."""
     _run(repo, DVC, "exp", "run", "--queue", "-n", "rates", "-S", "experiment=paper_rates", *TINY,
-         "-S", "train.seed=1,2", "-S", "sweep.rates=[0.0,0.5]", "-S", "data.train_size=100")  # fmt: skip
+         "-S", "sweep.seeds=[1,2]", "-S", "sweep.rates=[0.0,0.5]", "-S", "data.train_size=100")  # fmt: skip
     try:
         _run(repo, DVC, "queue", "start", "-j", "2")
         deadline = time.monotonic() + 900  # a wait for the workers, not a speed check
@@ -161,8 +165,7 @@ def test_queued_paper_rates_seeds_give_fig9_two_seeds_per_p(
         _run(repo, DVC, "queue", "stop")
     status = _run(repo, DVC, "queue", "status")
     assert "Failed" not in status, status
-    rows = _rows(repo)
-    assert sorted(_params(rows[name])["train"]["seed"] for name in ("rates-1", "rates-2")) == [1, 2]
+    assert _params(_rows(repo)["rates"])["sweep"]["seeds"] == [1, 2]
 
     presets = _presets(repo, monkeypatch)
     rates = presets["paper_rates"]

@@ -12,13 +12,24 @@ are added to it, and the workspace is put back to the baseline after each test t
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers.dvc_repo import DVC, RATES, VENV_BIN, make_repo, repro_output, reproduce
+from tests.helpers.dvc_repo import (
+    DVC,
+    ITEMS,
+    LABELS,
+    RATES,
+    SUMMARY,
+    VENV_BIN,
+    make_repo,
+    repro_output,
+    reproduce,
+)
 from tests.helpers.dvc_repo import accuracy_of as _test_accuracy
 from tests.helpers.dvc_repo import git as _git
 from tests.helpers.dvc_repo import params as _params
@@ -29,15 +40,19 @@ from tests.helpers.dvc_repo import run as _run
 COMMITTED = [
     "dvc.lock",
     "data/processed/mnist.json",
-    *(f"metrics/{kind}/rate_{r}.json" for kind in ("train", "eval") for r in RATES),
-    *(f"plots/history/rate_{r}.csv" for r in RATES),
-    *(f"plots/confusion/rate_{r}.csv" for r in RATES),
-    *(f"plots/png/rate_{r}/{name}" for r in RATES for name in ("reliability.csv", "reliability.png",
-                                                                "confusion.png")),
-    *(f"reports/{name}" for name in ("comparison.md", "comparison.json", "learning_curves.csv")),
+    SUMMARY,
+    *(f"metrics/{kind}/{label}.json" for kind in ("train", "eval") for label in LABELS),
+    *(f"plots/history/{label}.csv" for label in LABELS),
+    *(f"plots/confusion/{label}.csv" for label in LABELS),
+    *(f"plots/png/{label}/{name}" for label in LABELS for name in ("reliability.csv", "reliability.png",
+                                                                    "confusion.png")),
+    *(f"reports/{name}" for name in ("comparison.md", "comparison.json", "learning_curves.csv",
+                                     "per_class_accuracy.csv")),
     *(f"reports/{name}.png" for name in ("learning_curves", "gap_vs_rate", "reliability")),
 ]  # fmt: skip
-CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/rate_{r}" for r in RATES)]
+CACHED = ["data/raw/mnist", "data/processed/mnist.npz", *(f"models/{label}" for label in LABELS)]
+TRAININGS = {f"train@{item}" for item in ITEMS}
+EVALUATIONS = {f"evaluate@{item}" for item in ITEMS}
 
 
 # The fast tier keeps the whole tiny `dvc repro` (the `reproduced` fixture) and three tests that read
@@ -56,21 +71,48 @@ def reproduced(repo: Path) -> Path:
     return reproduce(repo)
 
 
-def test_repro_runs_every_stage_then_has_nothing_to_do(reproduced: Path):
+def test_repro_trains_every_rate_with_every_seed_then_has_nothing_to_do(reproduced: Path):
+    """2 rates x 2 seeds: four trainings and evaluations, one comparison over the seeds."""
     repo = reproduced
-    for rate in ("0.0", "0.5"):
-        assert (repo / "models" / f"rate_{rate}" / "model.keras").is_file()
-        evaluation = json.loads((repo / "metrics" / "eval" / f"rate_{rate}.json").read_text())
+    for label in LABELS:
+        assert (repo / "models" / label / "model.keras").is_file()
+        evaluation = json.loads((repo / "metrics" / "eval" / f"{label}.json").read_text())
         assert 0.0 <= evaluation["test_accuracy"] <= 1.0
-    report = (repo / "reports" / "comparison.md").read_text()
-    assert "| 0 | 1 |" in report and "| 0.5 | 1 |" in report
-
+        assert json.loads((repo / "models" / label / "run.json").read_text())["seed"] == int(label[-1])
     second = _run(repo, DVC, "repro")
     assert "Data and pipelines are up to date" in second.stdout
 
-    shown = json.loads(_run(repo, DVC, "metrics", "show", "--json").stdout)
+
+def test_the_report_gives_intervals_over_the_seeds_and_tests_dropout_against_none_by_seed(reproduced: Path):
+    report = (reproduced / "reports" / "comparison.md").read_text()
+    assert "Complete runs per rate: 2 (seeds 1, 2)." in report
+    assert re.search(r"^\| 0 \| 2 \| [0-9.]+ ± [0-9.]+ \|", report, re.MULTILINE), report
+    assert re.search(r"^\| 0\.5 \| 2 \| [0-9.]+ ± [0-9.]+ \|", report, re.MULTILINE), report
+    compared = json.loads((reproduced / "reports" / "comparison.json").read_text())
+    paired = {test["metric"]: test for test in compared["paired"]}
+    assert set(paired) == {"test_accuracy", "test_nll", "val_loss_rise_rel"}
+    for test in paired.values():
+        assert (test["label"], test["against"], test["seeds"], test["n"]) == ("rate 0.5", "rate 0", [1, 2], 2)
+        assert test["low"] <= test["difference"] <= test["high"]
+    assert any(test["p_value"] is not None and 0.0 <= test["p_value"] <= 1.0 for test in paired.values())
+
+
+def test_dvc_metrics_show_gives_one_summary_per_rate_and_no_run_of_its_own(reproduced: Path):
+    shown = json.loads(_run(reproduced, DVC, "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
-    assert {f"metrics/eval/rate_{r}.json" for r in ("0.0", "0.5")} <= set(files)
+    assert set(files) == {SUMMARY}  # the runs' own JSON files are outputs, not metrics
+    summary = files[SUMMARY]["data"]
+    assert set(summary) == {"rate_0.0", "rate_0.5"}
+    for rate in summary.values():
+        assert set(rate) == {"test_accuracy", "test_nll", "val_loss_rise_rel"}
+        for found in rate.values():
+            assert set(found) == {"mean", "low", "high"}
+            assert found["low"] <= found["mean"] <= found["high"]  # two seeds: an interval
+    compared = json.loads((reproduced / "reports" / "comparison.json").read_text())
+    rows = {row["rate"]: row for row in compared["rows"]}
+    assert summary["rate_0.5"]["test_accuracy"]["mean"] == pytest.approx(
+        rows[0.5]["test_accuracy_mean"], abs=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -88,7 +130,7 @@ def test_a_training_param_reruns_training_never_the_data_stages(reproduced: Path
     # A dry run lists the stages whose own inputs changed; evaluate and compare follow from
     # their outputs. Download and preprocess are never among them.
     ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train@0.0", "train@0.5"}
+    assert ran == TRAININGS
 
 
 def _stages_after_editing(repo: Path, module: str) -> set[str]:
@@ -114,7 +156,7 @@ def test_editing_recording_code_reruns_nothing_editing_the_training_loop_retrain
     ):
         assert _stages_after_editing(repo, module) == set(), module
     assert _stages_after_editing(repo, "pipeline/reporting/comparison.py") == {"compare"}
-    assert {"train@0.0", "train@0.5"} <= _stages_after_editing(repo, "pipeline/training/loop.py")
+    assert _stages_after_editing(repo, "pipeline/training/loop.py") >= TRAININGS
 
 
 def test_editing_plumbing_or_evaluation_code_leaves_every_training_up_to_date(reproduced: Path):
@@ -129,7 +171,7 @@ def test_editing_plumbing_or_evaluation_code_leaves_every_training_up_to_date(re
         assert _stages_after_editing(repo, module) == set(), module
     for module in ("pipeline/evaluation/plots.py", "pipeline/evaluation/scoring.py"):
         ran = _stages_after_editing(repo, module)
-        assert {"evaluate@0.0", "evaluate@0.5"} <= ran, module
+        assert ran >= EVALUATIONS, module
         assert not {stage for stage in ran if stage.startswith("train@")}, (module, ran)
 
 
@@ -143,24 +185,25 @@ def test_each_matrix_items_lines_carry_its_label_and_its_evaluation_ends_with_te
 
     stages = repro_output(reproduced)
     client = MlflowClient(tracking_uri=f"sqlite:///{reproduced / 'mlflow.db'}")
-    for rate in RATES:
-        epochs = [m.split("  ")[0] for m in stages[f"train@{rate}"] if "  loss " in m]
-        assert epochs == [f"[rate={rate}] epoch 1", f"[rate={rate}] epoch 2"], stages[f"train@{rate}"]
-        run_id = json.loads((reproduced / "outputs" / "dvc" / f"rate_{rate}.mlflow_run.json").read_text())[
-            "run_id"
-        ]
+    for item, label in zip(ITEMS, LABELS, strict=True):
+        rate, seed = item.split("-")
+        tag = f"[rate={rate} seed={seed}]"
+        epochs = [m.split("  ")[0] for m in stages[f"train@{item}"] if "  loss " in m]
+        assert epochs == [f"{tag} epoch 1", f"{tag} epoch 2"], stages[f"train@{item}"]
+        run_file = reproduced / "outputs" / "dvc" / f"{label}.mlflow_run.json"
+        run_id = json.loads(run_file.read_text())["run_id"]
         run = client.get_run(run_id)
-        accuracy = json.loads((reproduced / "metrics" / "eval" / f"rate_{rate}.json").read_text())[
+        accuracy = json.loads((reproduced / "metrics" / "eval" / f"{label}.json").read_text())[
             "test_accuracy"
         ]
         assert run.data.metrics["test_accuracy"] == accuracy
-        last = stages[f"evaluate@{rate}"][-3:]
-        assert last[0].startswith(f"[rate={rate}] test accuracy {accuracy:.4f}"), last
+        last = stages[f"evaluate@{item}"][-3:]
+        assert last[0].startswith(f"{tag} test accuracy {accuracy:.4f}"), last
         page = f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}"
-        assert last[1].startswith(f"[rate={rate}] MLflow run {run_id}: {page} (start the UI with `"), last
+        assert last[1].startswith(f"{tag} MLflow run {run_id}: {page} (start the UI with `"), last
         assert last[2] == (
-            f"[rate={rate}] files: models/rate_{rate}, metrics/eval/rate_{rate}.json, plots/png/rate_{rate}, "
-            f"metrics/train/rate_{rate}.json, plots/history/rate_{rate}.csv, plots/confusion/rate_{rate}.csv"
+            f"{tag} files: models/{label}, metrics/eval/{label}.json, plots/png/{label}, "
+            f"metrics/train/{label}.json, plots/history/{label}.csv, plots/confusion/{label}.csv"
         )
 
 
@@ -219,7 +262,8 @@ def test_one_dvc_repro_groups_its_trainings_under_one_parent_with_the_report(rep
     group = groups[-1]  # the first repro's (later tests add their own)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == group.info.run_id]
     seen = [(r.data.tags.get(TAG_DVC_INVOCATION), r.data.tags.get("mlflow.parentRunId")) for r in runs]
-    assert sorted(r.data.params["model.dropout.rate"] for r in children) == ["0.0", "0.5"], seen
+    trained = sorted((r.data.params["model.dropout.rate"], r.data.params["train.seed"]) for r in children)
+    assert trained == [("0.0", "1"), ("0.0", "2"), ("0.5", "1"), ("0.5", "2")], seen
     assert {r.info.status for r in [group, *children]} == {"FINISHED"}
     assert all("test_accuracy" in r.data.metrics for r in children)  # the evaluate stages joined them
     assert all(len(r.data.tags[TAG_COMMIT]) == 40 for r in children)
@@ -265,7 +309,7 @@ def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_reproduce(r
     assert "Data and pipelines are up to date" in status, status
     again = _run(clone, DVC, "repro").stdout
     assert "Running stage" not in again and "Data and pipelines are up to date" in again, again
-    for name in ("models/rate_0.5/model.keras", "data/processed/mnist.npz"):
+    for name in ("models/rate_0.5_seed_2/model.keras", "data/processed/mnist.npz"):
         assert (clone / name).read_bytes() == (repo / name).read_bytes()
 
 
@@ -320,7 +364,12 @@ def test_queued_experiments_run_in_parallel_workers_and_all_reach_mlflow(reprodu
     experiment = client.get_experiment_by_name("dropout-lab")
     runs = client.search_runs([experiment.experiment_id], "params.`train.learning_rate` != '0.001'")
     trained = sorted(
-        (r.data.params["train.learning_rate"], r.data.params["model.dropout.rate"]) for r in runs
+        (
+            r.data.params["train.learning_rate"],
+            r.data.params["model.dropout.rate"],
+            r.data.params["train.seed"],
+        )
+        for r in runs
     )
-    assert trained == [("0.005", "0.0"), ("0.005", "0.5"), ("0.02", "0.0"), ("0.02", "0.5")]
+    assert trained == [(lr, rate, seed) for lr in ("0.005", "0.02") for rate in RATES for seed in ("1", "2")]
     assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)

@@ -42,6 +42,7 @@ tracking:
   log_model: false
 sweep:
   rates: [0.5]
+  seeds: [7]
 """
 
 
@@ -75,7 +76,7 @@ def _make_repo(base: Path) -> Path:
 def test_a_killed_dvc_repro_resumes_its_train_stage(tmp_path: Path):
     repo = _make_repo(tmp_path)
     dvc = subprocess.Popen(
-        [str(VENV_BIN / "dvc"), "repro", "train@0.5"], cwd=repo, env=_env(repo), text=True,
+        [str(VENV_BIN / "dvc"), "repro", "train@0.5-7"], cwd=repo, env=_env(repo), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     killed_run = None
@@ -92,7 +93,7 @@ def test_a_killed_dvc_repro_resumes_its_train_stage(tmp_path: Path):
     assert killed_run is not None
 
     again = subprocess.run(
-        [str(VENV_BIN / "dvc"), "repro", "train@0.5"], cwd=repo, env=_env(repo), text=True,
+        [str(VENV_BIN / "dvc"), "repro", "train@0.5-7"], cwd=repo, env=_env(repo), text=True,
         capture_output=True, timeout=900,
     )  # fmt: skip
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
@@ -110,5 +111,5 @@ def test_a_killed_dvc_repro_resumes_its_train_stage(tmp_path: Path):
     assert resumed.data.tags[TAG_RESUMED_FROM] == killed_run
     steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "val_accuracy")]
     assert sorted(steps) == [1, 2, 3, 4]
-    assert json.loads((repo / "metrics" / "train" / "rate_0.5.json").read_text())["epochs"] == 4
+    assert json.loads((repo / "metrics" / "train" / "rate_0.5_seed_7.json").read_text())["epochs"] == 4
     assert not list((repo / "checkpoints").glob("*/latest.json"))  # done: no checkpoint kept

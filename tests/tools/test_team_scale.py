@@ -134,7 +134,8 @@ def test_make_run_groups_its_side_by_side_trainings_under_one_parent_on_the_serv
 ):
     """As on SQLite (tests/tools/test_parallel_repro.py): `make run` makes the parent first and hands it to
     every `dvc repro` it starts side by side, so a server's trainings have nothing to converge on."""
-    repo = make_repo(tmp_path, {"sweep": {"rates": [0.0, 0.2, 0.5]}, "tracking": {"experiment": "make-run"}})
+    settings = {"sweep": {"rates": [0.0, 0.2, 0.5], "seeds": [1]}, "tracking": {"experiment": "make-run"}}
+    repo = make_repo(tmp_path, settings)
     run(repo, sys.executable, "-m", "pipeline.tools.repro", tracking_uri=shared_server.url)
     runs = _runs(shared_server.url, "make-run")
     (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == "sweep" and r.data.tags[TAG_SOURCE] == "dvc"]

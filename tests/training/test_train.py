@@ -135,16 +135,21 @@ def test_a_broken_run_is_never_left_running(tiny_settings, tiny_data, mlflow_sto
     assert [r.info.status for r in runs] == [status]
 
 
-def test_a_dvc_stage_writes_the_paths_dvc_yaml_declares_for_the_rate_its_command_passes():
-    """dvc.yaml's matrix stages run on params.yaml with `model.dropout.rate=${item.rate}`: that one
-    key is the rate the stage trains, logs and names its outputs after, as DVC names them."""
+def test_a_dvc_stage_writes_the_paths_dvc_yaml_declares_for_the_item_its_command_passes():
+    """dvc.yaml's matrix stages run on params.yaml with `model.dropout.rate=${item.rate}
+    train.seed=${item.seed}`: those keys are the rate and seed the stage trains, logs and names its
+    outputs after, as DVC names them."""
     train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
-    assert train["cmd"].endswith("--config-name params model.dropout.rate=${item.rate}")
-    for rate in (0.0, 0.2):
+    assert train["cmd"].endswith(
+        "--config-name params model.dropout.rate=${item.rate} train.seed=${item.seed}"
+    )
+    for rate, seed in ((0.0, 42), (0.2, 7)):
         params = yaml.safe_load(compose_config())
-        params["model"]["dropout"]["rate"] = rate  # what the override sets
+        params["model"]["dropout"]["rate"], params["train"]["seed"] = rate, seed  # what the overrides set
         settings = load_settings(params)
-        assert flatten(settings)["model.dropout.rate"] == rate  # the MLflow param
-        declared = train["outs"][0].replace("${item.rate}", str(rate))  # the text of a YAML float
+        assert flatten(settings)["model.dropout.rate"] == rate  # the MLflow params
+        assert flatten(settings)["train.seed"] == seed
+        # the text of a YAML float and int
+        declared = train["outs"][0].replace("${item.rate}", str(rate)).replace("${item.seed}", str(seed))
         assert run_files(settings, Launch(Source.DVC)) == dvc_files(settings)
         assert dvc_files(settings).model_dir == project_path(declared)
