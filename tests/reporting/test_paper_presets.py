@@ -101,7 +101,7 @@ def _composed(*overrides: str) -> dict:
     return yaml.safe_load(compose_config(list(overrides)))
 
 
-def _multirun(preset: str, key: str, kind: type) -> list:
+def _swept(preset: str, key: str, kind: type) -> list:
     """The values a preset's own multirun sweeps `key` over."""
     swept = yaml.safe_load((CONF_DIR / "experiment" / f"{preset}.yaml").read_text())["hydra"]["sweeper"]
     return [kind(value) for value in str(swept["params"][key]).split(",")]
@@ -112,8 +112,8 @@ def test_the_dvc_matrix_runs_what_each_preset_means():
     seeds (the same as the multirun's), the dropout net alone and once for Table 2, and each recipe's
     own rate with the multirun's seeds for Fig. 10."""
     rates = _composed("experiment=paper_rates")["sweep"]
-    assert rates["rates"] == _multirun("paper_rates", "model.dropout.rate", float)
-    assert rates["seeds"] == _multirun("paper_rates", "train.seed", int)
+    assert rates["rates"] == _swept("paper_rates", "model.dropout.rate", float)
+    assert rates["seeds"] == _swept("paper_rates", "train.seed", int)
 
     table2 = _composed("experiment=paper_table2")
     assert table2["sweep"]["rates"] == [table2["model"]["dropout"]["rate"]] == [0.5]
@@ -121,7 +121,7 @@ def test_the_dvc_matrix_runs_what_each_preset_means():
     for recipe, rate in (("dropout", 0.5), ("standard", 0.0)):
         sizes = _composed("experiment=paper_sizes", f"paper_recipe={recipe}")
         assert sizes["sweep"]["rates"] == [sizes["model"]["dropout"]["rate"]] == [rate]
-        assert sizes["sweep"]["seeds"] == _multirun("paper_sizes", "train.seed", int)
+        assert sizes["sweep"]["seeds"] == _swept("paper_sizes", "train.seed", int)
 
 
 def test_every_preset_names_itself_in_tracking_preset():
