@@ -62,7 +62,7 @@ def test_dvc_exp_show_has_one_summary_per_rate_as_metrics_and_each_run_adds_only
     shared = sorted(set(data["deps"]) - set(per_item))
     assert len(per_item) == 2 * _matrix_items(), per_item
     assert all(dep.startswith(("pipeline", "data/", "metrics/", "plots/")) for dep in shared), shared
-    assert len(shared) <= 23, shared  # today's stages: 17 code entries, the data, compare's inputs
+    assert len(shared) <= 21, shared  # 15 code entries, the data, compare's inputs
 
 
 def test_the_documented_drop_leaves_the_summary_and_the_params_dvc_runs_read():
