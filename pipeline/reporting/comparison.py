@@ -354,8 +354,9 @@ def report_from_dvc(settings: Settings, launch: Launch) -> Path:
     summary = summarize(results)
     report = write_report(summary, out_dir, "DVC pipeline outputs (`metrics/`, `plots/`)")
     evaluations: dict[float, list[Path]] = {rate: [] for rate in sweep.rates}
-    for run in (r for r in results if r.complete and r.rate is not None and r.seed is not None):
-        evaluations[run.rate].append(item_files(run.rate, run.seed, root).eval_metrics)
+    for run in results:
+        if run.complete and run.rate is not None and run.seed is not None:
+            evaluations[run.rate].append(item_files(run.rate, run.seed, root).eval_metrics)
     write_dvc_summary(summary, evaluations, root / SUMMARY_METRICS, out_dir / PER_CLASS_CSV)
     if launch.dvc_invocation:
         store = Store.open(settings.tracking)
