@@ -100,3 +100,19 @@ def run_stage(
         env={**env_for(root, uri), "PYTHONPATH": str(ROOT), **(env or {})},
         text=True, capture_output=True, timeout=600, **run,
     )  # fmt: skip
+
+
+def read_only_for_child(folders: list[Path]) -> list[str]:
+    """`folders` read-only for a child process: their permissions, and for root, the capability that
+    ignores them dropped (setpriv). Returns the command prefix that starts such a child."""
+    import shutil
+
+    import pytest
+
+    for folder in folders:
+        folder.chmod(0o555)
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot make a folder read-only for a child")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.process_runs import SLOW_EPOCHS, make_project, run_stage
+from tests.helpers.process_runs import SLOW_EPOCHS, make_project, read_only_for_child, run_stage
 
 # Slow tier: damaged inputs and unreachable servers, each met by a stage run in its own process.
 pytestmark = pytest.mark.slow
@@ -101,22 +100,10 @@ def test_a_tracking_server_nobody_answers_is_named_quickly(project):
     assert _nothing_trained(root)
 
 
-def _read_only(root: Path) -> dict[str, object]:
-    """Make `root` read-only for the child: permissions, and for root, without the capability that
-    ignores them (setpriv drops it from the bounding set)."""
-    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
-        folder.chmod(0o555)
-    if os.geteuid() != 0:
-        return {}
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: cannot make a folder read-only for a child")
-    return {"prefix": ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]}
-
-
 def test_a_read_only_project_folder_is_named_before_any_work(project):
     root, uri, data = project
     before = sorted(root.rglob("*"))
-    prefix = _read_only(root).get("prefix", [])
+    prefix = read_only_for_child([root, *(p for p in root.rglob("*") if p.is_dir())])
     try:
         import sys
 

@@ -7,8 +7,6 @@ Real processes and real servers on 127.0.0.1; the team server's cases (a refused
 from __future__ import annotations
 
 import http.server
-import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.tracking.uri import default_tracking_uri, run_page, with_installed_driver
-from tests.helpers.process_runs import make_project, run_stage
+from tests.helpers.process_runs import make_project, read_only_for_child, run_stage
 
 TINY = ["model.hidden_units=[8]", "train.epochs=1", "tracking.log_model=false", "eval.mc_samples=0"]
 
@@ -142,18 +140,6 @@ def test_a_database_that_takes_no_connection_is_named(project):
     assert "Connection refused" in line
 
 
-def _read_only(folder: Path) -> dict[str, object]:
-    """`folder` read-only for a child process: its permissions, and for root, the capability that
-    ignores them dropped (setpriv)."""
-    folder.mkdir(parents=True)
-    folder.chmod(0o555)
-    if os.geteuid() != 0:
-        return {}
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: cannot make a folder read-only for a child")
-    return {"prefix": ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]}
-
-
 def _train_as(project, uri: str, prefix: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     import subprocess
     import sys
@@ -171,7 +157,8 @@ def _train_as(project, uri: str, prefix: list[str], env: dict[str, str] | None =
 
 def test_an_unwritable_sqlite_folder_is_named(project, tmp_path: Path):
     locked = tmp_path / "locked"
-    prefix = _read_only(locked).get("prefix", [])
+    locked.mkdir()
+    prefix = read_only_for_child([locked])
     uri = f"sqlite:///{locked / 'stores' / 'mlflow.db'}"
     code, stderr = _train_as(project, uri, prefix)  # type: ignore[arg-type]
     assert code == 2
@@ -191,7 +178,8 @@ def test_a_folder_store_is_refused_with_the_sqlite_uri_to_use_and_unwritable_whe
     assert not folder.exists()  # refused before anything was made
 
     locked = tmp_path / "locked"
-    prefix = _read_only(locked).get("prefix", [])
+    locked.mkdir()
+    prefix = read_only_for_child([locked])
     uri = (locked / "mlruns").as_uri()
     code, stderr = _train_as(project, uri, prefix, env={"MLFLOW_ALLOW_FILE_STORE": "true"})  # type: ignore[arg-type]
     assert code == 2
