@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from pipeline.data.fetch import (
     file_location,
     resolve_sources,
 )
+from tests.helpers.http_server import bytes_handler, serving
 from tests.helpers.synthetic import FILES, SyntheticMnist
 
 
@@ -41,25 +40,6 @@ class Mirrors:
         return f"{self.base}/{folder}/"
 
 
-def _serve(mirrors: Mirrors) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            mirrors.requests[self.path] += 1
-            body = mirrors.content.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def mirrors(synthetic_mnist: SyntheticMnist) -> Iterator[Mirrors]:
     content: dict[str, bytes] = {}
@@ -71,13 +51,9 @@ def mirrors(synthetic_mnist: SyntheticMnist) -> Iterator[Mirrors]:
         content[f"/corrupt/{name}"] = gzip.compress(b"\x00\x00\x08\x01" + bytes(4) + b"not the data")
         content[f"/garbage/{name}"] = b"<html>not a gzip file</html>"
     mirrors = Mirrors("", content)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _serve(mirrors))
-    mirrors.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield mirrors
-    server.shutdown()
-    server.server_close()
+    with serving(bytes_handler(content, requests=mirrors.requests)) as base:
+        mirrors.base = base
+        yield mirrors
 
 
 @pytest.fixture

@@ -116,3 +116,18 @@ def read_only_for_child(folders: list[Path]) -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: cannot make a folder read-only for a child")
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def preprocessed_project(base: Path, n_train: int = 200) -> tuple[Path, list[str]]:
+    """A project under `base` with preprocessed synthetic data: its root and the data overrides."""
+    root, data = make_project(base, n_train=n_train)
+    done = run_stage("preprocess", root, f"sqlite:///{base / 'mlflow.db'}", *data)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root, data
+
+
+def one_error_line(stderr: str) -> str:
+    """What a user mistake prints: exactly one non-empty line, `error: ...`."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
+    return lines[0]

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.process_runs import SLOW_EPOCHS, make_project, read_only_for_child, run_stage
+from tests.helpers.process_runs import (
+    SLOW_EPOCHS,
+    preprocessed_project,
+    read_only_for_child,
+    run_stage,
+)
 
 # Slow tier: damaged inputs and unreachable servers, each met by a stage run in its own process.
 pytestmark = pytest.mark.slow
@@ -20,11 +25,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, str, list[str]]:
     """A project with preprocessed synthetic data: its root, a store URI, the data overrides."""
-    root, data = make_project(tmp_path, n_train=200)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = run_stage("preprocess", root, uri, *data)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return root, uri, data
+    root, data = preprocessed_project(tmp_path)
+    return root, f"sqlite:///{tmp_path / 'mlflow.db'}", data
 
 
 def _nothing_trained(root: Path) -> bool:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline.tracking.uri import default_tracking_uri, run_page, with_installed_driver
-from tests.helpers.process_runs import make_project, read_only_for_child, run_stage
+from tests.helpers.http_server import bytes_handler, serving
+from tests.helpers.process_runs import one_error_line, preprocessed_project, read_only_for_child, run_stage
 
 TINY = ["model.hidden_units=[8]", "train.epochs=1", "tracking.log_model=false", "eval.mc_samples=0"]
 
@@ -23,10 +23,7 @@ TINY = ["model.hidden_units=[8]", "train.epochs=1", "tracking.log_model=false", 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """A project with preprocessed synthetic data: its root and the data overrides."""
-    root, data = make_project(tmp_path_factory.mktemp("uris"), n_train=200)
-    done = run_stage("preprocess", root, f"sqlite:///{root / 'mlflow.db'}", *data)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return root, data
+    return preprocessed_project(tmp_path_factory.mktemp("uris"))
 
 
 def _train(project: tuple[Path, list[str]], uri: str) -> tuple[int, str]:
@@ -37,30 +34,10 @@ def _train(project: tuple[Path, list[str]], uri: str) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
-def _one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
-    return lines[0]
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class _HealthOnly(http.server.BaseHTTPRequestHandler):
-    """A web server whose /health says OK, as many do, but that has no MLflow behind it."""
-
-    def do_GET(self) -> None:
-        body = b"OK" if self.path == "/health" else b"<html>a web page</html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -76,28 +53,23 @@ def web_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     def files(*args: object, **kwargs: object) -> _Quiet:
         return _Quiet(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
 
-    handler = files if request.param == "files" else _HealthOnly
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    # The health-only one: /health says OK, as many web servers' do, with no MLflow behind it.
+    health_only = bytes_handler({"/health": b"OK"}, default=b"<html>a web page</html>")
+    with serving(files if request.param == "files" else health_only) as url:
+        yield url
 
 
 def test_a_web_server_that_is_not_mlflow_is_named(project, web_server: str):
     code, stderr = _train(project, web_server)
     assert code == 2
-    line = _one_line(stderr)
+    line = one_error_line(stderr)
     assert f"the tracking URI {web_server} answers HTTP, but not as an MLflow server" in line
 
 
 def test_mysql_without_a_driver_names_the_package_to_install(project):
     code, stderr = _train(project, f"mysql://dropout:secret@127.0.0.1:{_free_port()}/mlflow")
     assert code == 2
-    line = _one_line(stderr)
+    line = one_error_line(stderr)
     assert "needs the database driver MySQLdb, which is not installed: install mysqlclient" in line
     assert "mysql+pymysql://" in line and "secret" not in line  # the password is never shown
 
@@ -132,7 +104,7 @@ def test_a_database_that_takes_no_connection_is_named(project):
     port = _free_port()  # nobody listens: MLflow alone would retry for minutes, a warning each time
     code, stderr = _train(project, f"postgresql://dropout:secret@127.0.0.1:{port}/mlflow")
     assert code == 2
-    line = _one_line(stderr)
+    line = one_error_line(stderr)
     assert (
         f"the tracking database postgresql+psycopg2://dropout:***@127.0.0.1:{port}/mlflow takes no connection"
         in line
@@ -162,7 +134,7 @@ def test_an_unwritable_sqlite_folder_is_named(project, tmp_path: Path):
     uri = f"sqlite:///{locked / 'stores' / 'mlflow.db'}"
     code, stderr = _train_as(project, uri, prefix)  # type: ignore[arg-type]
     assert code == 2
-    line = _one_line(stderr)
+    line = one_error_line(stderr)
     assert f"the tracking store {uri} cannot be written: {locked / 'stores'} (Permission denied)" in line
     assert not (locked / "stores").exists()
 
@@ -173,7 +145,7 @@ def test_a_folder_store_is_refused_with_the_sqlite_uri_to_use_and_unwritable_whe
     folder = tmp_path / "mlruns"
     code, stderr = _train(project, folder.as_uri())
     assert code == 2
-    line = _one_line(stderr)
+    line = one_error_line(stderr)
     assert f"is a folder, which MLflow no longer keeps runs in: use sqlite:///{folder / 'mlflow.db'}" in line
     assert not folder.exists()  # refused before anything was made
 
@@ -183,4 +155,4 @@ def test_a_folder_store_is_refused_with_the_sqlite_uri_to_use_and_unwritable_whe
     uri = (locked / "mlruns").as_uri()
     code, stderr = _train_as(project, uri, prefix, env={"MLFLOW_ALLOW_FILE_STORE": "true"})  # type: ignore[arg-type]
     assert code == 2
-    assert f"the tracking store {uri} cannot be written" in _one_line(stderr)
+    assert f"the tracking store {uri} cannot be written" in one_error_line(stderr)

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.tools import postgres
-from tests.helpers.process_runs import make_project, run_stage
+from tests.helpers.process_runs import one_error_line, preprocessed_project, run_stage
 from tests.helpers.team_fixtures import TrackingServer, tracking_server
 
 # Slow tier: a real PostgreSQL and mlflow server for the module.
@@ -29,16 +29,7 @@ def team() -> Iterator[TrackingServer]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    root, data = make_project(tmp_path_factory.mktemp("team-uris"), n_train=200)
-    done = run_stage("preprocess", root, f"sqlite:///{root / 'mlflow.db'}", *data)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return root, data
-
-
-def _one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
-    return lines[0]
+    return preprocessed_project(tmp_path_factory.mktemp("team-uris"))
 
 
 def test_a_refused_or_missing_password_is_one_line_and_the_right_one_trains(team, project):
@@ -51,13 +42,13 @@ def test_a_refused_or_missing_password_is_one_line_and_the_right_one_trains(team
 
     refused = train(username=user, password=password + "-wrong")
     assert refused.returncode == 2
-    line = _one_line(refused.stderr)
+    line = one_error_line(refused.stderr)
     assert f"the tracking server {team.url} refused the password of user {user!r} (HTTP 401)" in line
     assert "MLFLOW_TRACKING_PASSWORD" in line and password not in line
 
     anonymous = train()
     assert anonymous.returncode == 2
-    assert f"the tracking server {team.url} asks for a user (HTTP 401)" in _one_line(anonymous.stderr)
+    assert f"the tracking server {team.url} asks for a user (HTTP 401)" in one_error_line(anonymous.stderr)
     assert not list(root.glob("outputs/**/model.keras"))
 
     accepted = train(username=user, password=password)
