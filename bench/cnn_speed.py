@@ -20,10 +20,9 @@ import time
 from typing import Any
 
 from bench.harness.children import Result
-from bench.harness.fit import timed_fit
+from bench.harness.fit import settings_and_data, timed_fit
 from bench.harness.session import Session, benchmark
 from bench.harness.tables import Column, median, ratio_table, verdict
-from bench.harness.workspace import settings_for
 
 TARGET_RATIO = 1.0
 
@@ -35,17 +34,13 @@ def child(contender: str, seed: int, epochs: int, train_size: int, overrides: li
         return {"epoch_seconds": timed_fit([*overrides, *cli]).epoch_seconds}
     import keras
 
-    from pipeline.core.paths import project_path
-    from pipeline.data.build import load_for
+    from pipeline.model.registry import build_model
     from pipeline.training.loop import compile_model, configure_runtime
+    from pipeline.training.recipe import steps_per_epoch
     from pipeline.training.steps import VALIDATION_BATCH
 
-    settings = settings_for([*overrides, *cli, "train.progress=false"])
-    data = load_for(settings.data, project_path())
+    settings, data = settings_and_data([*overrides, *cli])
     seconds: list[float] = []
-    from pipeline.model.registry import build_model
-    from pipeline.training.recipe import steps_per_epoch
-
     configure_runtime(settings.train)
     cfg = settings.train
     model = build_model(settings.model, data.image_shape, 10, cfg.seed)
@@ -100,6 +95,7 @@ COLUMNS = [
     child=child,
     cpus="0",
     defaults={"rounds": 2, "epochs": 4, "train_size": 10_000},
+    steady_state=True,
     quick={"epochs": 2, "train_size": 2_000},
     flags={"--train-size": {"dest": "train_size", "type": int, "help": "images (10000; 2000 with --quick)"}},
 )
